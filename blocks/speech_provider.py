@@ -1,0 +1,70 @@
+"""What every text-to-speech provider block holds: its limits, and for HTTP ones, endpoint and key."""
+
+from __future__ import annotations
+
+import httpx
+from prefect.blocks.core import Block
+from pydantic import Field, SecretStr
+
+
+class SpeechProvider(Block):
+    """Settings every provider shares: per-request limit, chunk size, concurrency, retries."""
+
+    _block_schema_capabilities = ["synthesize-speech"]
+
+    max_characters: int = Field(
+        default=4096, ge=1, title="Request limit", description="Most characters the provider accepts in one request."
+    )
+    chunk_characters: int = Field(
+        default=1500,
+        ge=1,
+        title="Chunk size",
+        description="Preferred chunk size in characters (at most the request limit): smaller chunks re-synthesize less after an edit.",
+    )
+    max_concurrency: int = Field(
+        default=4,
+        ge=1,
+        le=256,
+        title="Concurrent requests",
+        description="Most requests in flight at once to this provider.",
+    )
+    max_attempts: int = Field(
+        default=5,
+        ge=1,
+        le=20,
+        title="Attempts per chunk",
+        description="Tries per chunk for retryable failures (429, 5xx, timeouts).",
+    )
+    max_retry_wait_seconds: float = Field(
+        default=60.0, gt=0, title="Longest wait", description="Cap on one wait between attempts, Retry-After included."
+    )
+    timeout_seconds: float = Field(
+        default=120.0, gt=0, title="Request timeout", description="Seconds before a request is abandoned."
+    )
+
+    @property
+    def chunk_limit(self) -> int:
+        """Characters per chunk: the preferred size, never above the provider's limit."""
+        return min(self.chunk_characters, self.max_characters)
+
+
+class HttpSpeechProvider(SpeechProvider):
+    """A provider reached over HTTP with `Authorization: Bearer <access key>`."""
+
+    endpoint: str = Field(
+        default=..., title="Endpoint", description="Base URL of the service, e.g. https://api.example.com"
+    )
+    access_key: SecretStr = Field(default=..., title="Access key", description="Sent as a Bearer token; never logged.")
+
+    def get_client(self, **overrides) -> httpx.AsyncClient:
+        """An httpx client for this provider: base URL, auth header, timeouts and pool sized to the cap."""
+        limits = httpx.Limits(max_connections=self.max_concurrency, max_keepalive_connections=self.max_concurrency)
+        options = {
+            "base_url": self.endpoint.rstrip("/"),
+            "headers": {"Authorization": f"Bearer {self.access_key.get_secret_value()}"},
+            "timeout": httpx.Timeout(self.timeout_seconds, connect=min(10.0, self.timeout_seconds)),
+            "limits": limits,
+            "follow_redirects": False,
+        }
+        options.update(overrides)
+        return httpx.AsyncClient(**options)

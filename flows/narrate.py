@@ -1,0 +1,128 @@
+"""The `narrate` flow: text in, one stored narration with subtitles and a manifest out."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+from prefect import flow, get_run_logger
+from prefect.runtime import flow_run
+
+from flows.parameters import NarrationRequest
+from speech_audio.encodings import AudioKind, encoder_for
+from tasks import progress
+from tasks.assembly import assemble_audio
+from tasks.intake import read_text
+from tasks.models import ChunkAudio, Manifest, ManifestChunk, PlannedChunk, text_sha256
+from tasks.output_location import check_writable, join_url, name_for
+from tasks.planning import find_stored, plan
+from tasks.provider_resolution import load_provider
+from tasks.providers import engine_for
+from tasks.providers.base import SpeechEngine
+from tasks.publishing import publish_narration
+from tasks.synthesis import synthesize_chunks
+
+MAX_BATCH = 64
+
+
+def batch_size(engine: SpeechEngine) -> int:
+    """Chunks per task run: enough to keep the provider's cap busy, few task runs per document."""
+    return max(8, min(MAX_BATCH, engine.max_concurrency * 4))
+
+
+async def synthesize_missing(
+    engine: SpeechEngine, request: NarrationRequest, missing: list[PlannedChunk]
+) -> dict[str, ChunkAudio]:
+    """Synthesize each missing key once, in concurrent batches; raise the first failure after all settle."""
+    unique = list({chunk.key: chunk for chunk in missing}.values())
+    size = batch_size(engine)
+    batches = [unique[i : i + size] for i in range(0, len(unique), size)]
+    outcomes = await asyncio.gather(
+        *(
+            synthesize_chunks(
+                engine.block, engine.voice, engine.speed, batch, request.chunk_store_url, first_index=batch[0].index
+            )
+            for batch in batches
+        ),
+        return_exceptions=True,
+    )
+    failures = [outcome for outcome in outcomes if isinstance(outcome, BaseException)]
+    if failures:
+        raise failures[0]
+    return {audio.key: audio for result in outcomes for audio in result}
+
+
+@flow(name="narrate", description="Narrate a text or document into stored audio, subtitles and a manifest.")
+async def narrate(request: NarrationRequest) -> Manifest:
+    """Read, chunk, synthesize what the chunk store lacks, assemble once, publish atomically."""
+    logger = get_run_logger()
+    block = await load_provider(request.provider)
+    engine = engine_for(block, request.voice, request.speed)
+    text = read_text(request.text, request.source)
+    await engine.prepare()
+    await asyncio.to_thread(check_writable, request.output)
+    await asyncio.to_thread(check_writable, request.chunk_store_url)
+
+    chunks = plan(text, engine)
+    stored = find_stored(request.chunk_store_url, [chunk.key for chunk in chunks])
+    missing = [chunk for chunk in chunks if chunk.key not in stored]
+    logger.info(
+        "%d chunks for %s: %d in the chunk store, %d to synthesize",
+        len(chunks),
+        engine.label,
+        len(chunks) - len(missing),
+        len(missing),
+    )
+    run_id = flow_run.get_id() or "local"
+    await progress.begin(run_id, len(chunks), "chunks synthesized", already_done=len(chunks) - len(missing))
+    try:
+        synthesized = await synthesize_missing(engine, request, missing) if missing else {}
+    finally:
+        progress.end(run_id)
+
+    audio = [stored.get(chunk.key) or synthesized[chunk.key] for chunk in chunks]
+    name = name_for(request.source, text_sha256(text), request.name)
+    kind = AudioKind(request.format.value)
+    audio_url = join_url(request.output, f"{name}.{encoder_for(kind).extension}")
+    pauses = [
+        request.paragraph_pause_seconds if chunk.paragraph_end and i < len(chunks) - 1 else 0.0
+        for i, chunk in enumerate(chunks)
+    ]
+    assembled = assemble_audio(request.chunk_store_url, audio, pauses, kind, request.output_sample_rate, audio_url)
+    billed = [a.billed_characters for a in audio if a.billed_characters is not None and not a.cached]
+    manifest = Manifest(
+        name=name,
+        audio=assembled.url,
+        subtitles={kind: assembled.url.rsplit(".", 1)[0] + f".{kind}" for kind in ("srt", "vtt")},
+        format=kind.value,
+        sample_rate=assembled.sample_rate,
+        duration_seconds=assembled.duration_seconds,
+        provider=engine.label,
+        voice=engine.voice,
+        speed=engine.speed,
+        characters=sum(len(chunk.text) for chunk in chunks),
+        billed_characters=sum(billed) if billed else None,
+        chunks_synthesized=len({chunk.key for chunk in missing}),
+        chunks_cached=len(chunks) - len(missing),
+        source=request.source,
+        source_sha256=text_sha256(text),
+        created_at=datetime.now(UTC).isoformat(),
+        chunks=[
+            ManifestChunk(
+                index=chunk.index,
+                text_sha256=text_sha256(chunk.text),
+                characters=len(chunk.text),
+                start_seconds=timing.start_seconds,
+                duration_seconds=timing.duration_seconds,
+                cached=chunk_audio.cached,
+                request_id=chunk_audio.request_id,
+                paragraph_end=chunk.paragraph_end,
+                key=chunk.key,
+            )
+            for chunk, chunk_audio, timing in zip(chunks, audio, assembled.timings, strict=True)
+        ],
+    )
+    manifest_url = join_url(request.output, f"{name}.manifest.json")
+    await publish_narration(manifest, [chunk.text for chunk in chunks], manifest_url)
+    logger.info("narration written to %s (%.1f s)", manifest.audio, manifest.duration_seconds)
+    return manifest

@@ -1,0 +1,76 @@
+"""The `narrate` flow's one parameter: a model the Prefect UI shows as a form with descriptions."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from speech_audio.encodings import OutputFormat
+
+DEFAULT_SAMPLE_RATES = {OutputFormat.OPUS: 48_000, OutputFormat.AAC: 48_000}
+
+
+class NarrationRequest(BaseModel):
+    """What to narrate, with which provider and voice, and where to put the result."""
+
+    model_config = ConfigDict(extra="forbid", use_enum_values=False)
+
+    text: Annotated[str | None, Field(title="Text", description="Text to narrate. Give this or a source URL.")] = None
+    source: Annotated[
+        str | None,
+        Field(
+            title="Source URL",
+            description="fsspec URL or path of a UTF-8 document (.txt, .md, .srt, .vtt), e.g. s3://bucket/doc.txt.",
+        ),
+    ] = None
+    provider: Annotated[
+        str,
+        Field(
+            title="Provider",
+            description="Block as <type>/<name> (e.g. maas-ele/my-block); 'local-speech' is the offline engine.",
+        ),
+    ] = "local-speech"
+    voice: Annotated[str | None, Field(title="Voice", description="Provider voice; empty for the block's default.")] = (
+        None
+    )
+    format: Annotated[OutputFormat, Field(title="Format", description="Format of the narration file.")] = (
+        OutputFormat.MP3
+    )
+    speed: Annotated[
+        float | None, Field(title="Speed", ge=0.25, le=4.0, description="0.25 to 4.0; empty for the block's default.")
+    ] = None
+    output: Annotated[
+        str, Field(title="Output URL", description="fsspec folder the audio, subtitles and manifest go to.")
+    ] = "./narrations/"
+    name: Annotated[
+        str | None,
+        Field(title="Name", description="File name stem of the outputs; default: the source's stem or text-<hash>."),
+    ] = None
+    paragraph_pause_seconds: Annotated[
+        float, Field(title="Paragraph pause", ge=0.0, le=10.0, description="Silence between paragraphs, seconds.")
+    ] = 0.6
+    sample_rate: Annotated[
+        int | None,
+        Field(title="Sample rate", description="Output Hz (8000–48000); empty: 48000 for opus and aac, else 24000."),
+    ] = None
+    chunk_store: Annotated[
+        str | None,
+        Field(title="Chunk store URL", description="Where synthesized chunks are kept; default: <output>/.chunks."),
+    ] = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> NarrationRequest:
+        if (self.text is None) == (self.source is None):
+            raise ValueError("give exactly one of text or source")
+        if self.sample_rate is not None and not 8_000 <= self.sample_rate <= 48_000:
+            raise ValueError(f"sample_rate: {self.sample_rate} is outside 8000 to 48000 Hz")
+        return self
+
+    @property
+    def output_sample_rate(self) -> int:
+        return self.sample_rate or DEFAULT_SAMPLE_RATES.get(self.format, 24_000)
+
+    @property
+    def chunk_store_url(self) -> str:
+        return self.chunk_store or f"{self.output.rstrip('/')}/.chunks"

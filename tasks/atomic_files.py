@@ -1,0 +1,57 @@
+"""Writes a reader never sees half-done, on any fsspec filesystem.
+
+Object stores (S3, GCS, Azure) publish an object whole when its upload completes, so a plain
+put is already atomic there. Filesystems with renames (local, memory, SFTP…) get the data
+under a temporary name first, then one rename over the final name.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import fsspec
+from fsspec.implementations.local import LocalFileSystem
+
+_OBJECT_STORES = {"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl"}
+
+
+def is_object_store(fs: fsspec.AbstractFileSystem) -> bool:
+    protocols = fs.protocol if isinstance(fs.protocol, tuple | list) else (fs.protocol,)
+    return bool(_OBJECT_STORES.intersection(protocols))
+
+
+def _temporary_sibling(path: str) -> str:
+    head, _, name = path.rpartition("/")
+    return f"{head}/.{name}.{uuid.uuid4().hex[:12]}.part" if head else f".{name}.{uuid.uuid4().hex[:12]}.part"
+
+
+def _publish(fs: fsspec.AbstractFileSystem, write, path: str) -> None:
+    parent = path.rpartition("/")[0]
+    if parent:
+        fs.makedirs(parent, exist_ok=True)
+    if is_object_store(fs):
+        write(path)
+        return
+    temporary = _temporary_sibling(path)
+    try:
+        write(temporary)
+        if isinstance(fs, LocalFileSystem):
+            import os
+
+            os.replace(temporary, path)  # atomic over an existing file, unlike a copy
+        else:
+            fs.mv(temporary, path)
+    except BaseException:
+        if fs.exists(temporary):
+            fs.rm(temporary)
+        raise
+
+
+def write_bytes_atomic(fs: fsspec.AbstractFileSystem, path: str, data: bytes) -> None:
+    """Write `data` to `path` so that readers see the old content or the new, never a mix."""
+    _publish(fs, lambda target: fs.pipe_file(target, data), path)
+
+
+def put_file_atomic(fs: fsspec.AbstractFileSystem, local_path: str, path: str) -> None:
+    """Upload a local file to `path`, streaming, with the same guarantee."""
+    _publish(fs, lambda target: fs.put_file(local_path, target), path)

@@ -1,0 +1,71 @@
+"""Content-addressed, write-once storage of checked chunk audio: the resume and regeneration mechanism.
+
+A chunk's key hashes everything that shapes its sound; an entry is its audio plus a small
+JSON record written after it. Only the record makes an entry visible, and it is written
+only once the audio is stored and checked, so a crash never leaves an entry a later run trusts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+import fsspec
+
+from speech_audio.encodings import encoder_for
+from tasks.atomic_files import write_bytes_atomic
+from tasks.models import ChunkAudio, SynthesizedAudio
+
+KEY_VERSION = 1
+
+
+def chunk_key(text: str, identity: dict[str, Any], context: dict[str, str]) -> str:
+    """The key of a chunk: sha256 over its text, the provider's identity and its continuity context."""
+    canonical = json.dumps(
+        {"v": KEY_VERSION, "text": text, "identity": identity, "context": context},
+        sort_keys=True,
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+class ChunkStore:
+    """Chunk audio under `<root>/<key[:2]>/<key>.<ext>` with `<key>.json` beside it."""
+
+    def __init__(self, url: str, storage_options: dict | None = None) -> None:
+        self.url = url
+        self.fs, self.root = fsspec.core.url_to_fs(url, **(storage_options or {}))
+        self.root = self.root.rstrip("/")
+
+    def _record_path(self, key: str) -> str:
+        return f"{self.root}/{key[:2]}/{key}.json"
+
+    def get(self, key: str) -> ChunkAudio | None:
+        """The stored chunk, or None where it was never completely stored."""
+        try:
+            record = self.fs.cat_file(self._record_path(key))
+        except FileNotFoundError:
+            return None
+        audio = ChunkAudio.model_validate_json(record)
+        return audio.model_copy(update={"cached": True})
+
+    def put(self, key: str, synthesized: SynthesizedAudio, duration_seconds: float) -> ChunkAudio:
+        """Store checked audio, then its record; returns what later runs will find."""
+        extension = encoder_for(synthesized.encoding.kind).extension
+        audio_path = f"{self.root}/{key[:2]}/{key}.{extension}"
+        write_bytes_atomic(self.fs, audio_path, synthesized.audio)
+        entry = ChunkAudio(
+            key=key,
+            path=audio_path,
+            encoding=synthesized.encoding,
+            duration_seconds=duration_seconds,
+            request_id=synthesized.request_id,
+            billed_characters=synthesized.billed_characters,
+        )
+        write_bytes_atomic(self.fs, self._record_path(key), entry.model_dump_json().encode())
+        return entry
+
+    def read_audio(self, entry: ChunkAudio) -> bytes:
+        return self.fs.cat_file(entry.path)

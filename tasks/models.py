@@ -1,0 +1,87 @@
+"""The typed boundaries between steps: chunks in, chunk audio out, one manifest at the end."""
+
+from __future__ import annotations
+
+import hashlib
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from speech_audio.encodings import AudioEncoding
+
+
+def text_sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+class ChunkText(BaseModel):
+    """A piece of the document small enough for one provider request."""
+
+    model_config = ConfigDict(frozen=True)
+
+    index: int
+    text: str
+    paragraph_end: bool = Field(description="A paragraph ends after this chunk: pause here.")
+
+
+class PlannedChunk(ChunkText):
+    """A chunk with its content key: same key, same sound, never paid for twice."""
+
+    key: str
+    context: dict[str, str] = Field(
+        default_factory=dict, description="Continuity context sent with the text (e.g. Ele)."
+    )
+
+
+class SynthesizedAudio(BaseModel):
+    """What a provider answered for one request."""
+
+    audio: bytes
+    encoding: AudioEncoding
+    request_id: str | None = None
+    billed_characters: int | None = None
+
+
+class ChunkAudio(BaseModel):
+    """A chunk's audio as kept in the chunk store."""
+
+    key: str
+    path: str = Field(description="Where the audio lies on the chunk store's filesystem.")
+    encoding: AudioEncoding
+    duration_seconds: float
+    request_id: str | None = None
+    billed_characters: int | None = None
+    cached: bool = False
+
+
+class ManifestChunk(BaseModel):
+    index: int
+    text_sha256: str
+    characters: int
+    start_seconds: float
+    duration_seconds: float
+    cached: bool
+    request_id: str | None
+    paragraph_end: bool
+    key: str
+
+
+class Manifest(BaseModel):
+    """Everything a run produced, written beside the audio as `<name>.manifest.json`."""
+
+    name: str
+    audio: str
+    subtitles: dict[str, str]
+    format: str
+    sample_rate: int
+    duration_seconds: float
+    provider: str
+    voice: str
+    speed: float
+    characters: int
+    billed_characters: int | None
+    chunks_synthesized: int
+    chunks_cached: int
+    source: str | None
+    source_sha256: str
+    created_at: str
+    chunks: list[ManifestChunk]

@@ -1,0 +1,80 @@
+"""Progress of a run: a Prefect progress artifact for the UI, and in-process listeners for the CLI."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from uuid import UUID
+
+from prefect.artifacts import acreate_progress_artifact, aupdate_progress_artifact
+from prefect.context import FlowRunContext
+
+Listener = Callable[[int, int, str], None]
+_listeners: list[Listener] = []
+
+
+def add_listener(listener: Listener) -> None:
+    """Call `listener(done, total, what)` as chunks complete in this process."""
+    _listeners.append(listener)
+
+
+def remove_listener(listener: Listener) -> None:
+    if listener in _listeners:
+        _listeners.remove(listener)
+
+
+class ProgressReport:
+    """Counts completed chunks; updates the artifact at most every `interval` seconds."""
+
+    def __init__(self, total: int, what: str, interval: float = 1.0) -> None:
+        self.total = max(total, 1)
+        self.done = 0
+        self.what = what
+        self.interval = interval
+        self._artifact: UUID | None = None
+        self._last_update = 0.0
+
+    async def start(self, already_done: int = 0) -> None:
+        self.done = already_done
+        if FlowRunContext.get() is not None:
+            self._artifact = await acreate_progress_artifact(
+                progress=self.percent, description=f"{self.what}: {self.done} of {self.total}"
+            )
+        self._notify()
+
+    @property
+    def percent(self) -> float:
+        return round(100.0 * self.done / self.total, 1)
+
+    def _notify(self) -> None:
+        for listener in list(_listeners):
+            listener(self.done, self.total, self.what)
+
+    async def advance(self, count: int = 1) -> None:
+        self.done = min(self.total, self.done + count)
+        self._notify()
+        now = time.monotonic()
+        if self._artifact and (now - self._last_update >= self.interval or self.done >= self.total):
+            self._last_update = now
+            await aupdate_progress_artifact(
+                self._artifact, progress=self.percent, description=f"{self.what}: {self.done} of {self.total}"
+            )
+
+
+_reports: dict[str, ProgressReport] = {}
+
+
+async def begin(run_id: str, total: int, what: str, already_done: int = 0) -> ProgressReport:
+    """Start the report of one flow run; tasks of that run find it with `report_for`."""
+    report = ProgressReport(total, what)
+    _reports[run_id] = report
+    await report.start(already_done)
+    return report
+
+
+def report_for(run_id: str | None) -> ProgressReport | None:
+    return _reports.get(run_id) if run_id else None
+
+
+def end(run_id: str) -> None:
+    _reports.pop(run_id, None)

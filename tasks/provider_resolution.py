@@ -1,0 +1,30 @@
+"""From the `provider` parameter to a loaded block: names go through Prefect, keys never do."""
+
+from __future__ import annotations
+
+from prefect.blocks.core import Block
+
+from blocks.local_speech import LocalSpeech
+from blocks.speech_provider import SpeechProvider
+from tasks.errors import NarrationInputError
+from tasks.providers import ENGINES
+
+
+async def load_provider(reference: str | None) -> SpeechProvider:
+    """'local-speech' (or nothing) is the offline default; anything else is a saved block '<type>/<name>'."""
+    if not reference or reference == LocalSpeech.get_block_type_slug():
+        return LocalSpeech()
+    slug, _, name = reference.partition("/")
+    if not name:
+        raise NarrationInputError(
+            "provider", f"{reference!r} names no block; use <type>/<name>, e.g. maas-ele/my-block"
+        )
+    if slug not in ENGINES:
+        raise NarrationInputError("provider", f"unknown provider type {slug!r}; known: {', '.join(sorted(ENGINES))}")
+    try:
+        block = await Block.aload(reference)
+    except ValueError as error:
+        raise NarrationInputError("provider", f"no block {reference!r} is saved ({error})") from None
+    if not isinstance(block, SpeechProvider):
+        raise NarrationInputError("provider", f"{reference!r} is not a speech provider block")
+    return block

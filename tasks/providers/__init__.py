@@ -1,0 +1,19 @@
+"""Provider protocols, one module each, found by the block type they serve."""
+
+from __future__ import annotations
+
+from blocks.speech_provider import SpeechProvider
+from tasks.providers.base import SpeechEngine
+from tasks.providers.local import LocalEngine
+
+ENGINES: dict[str, type[SpeechEngine]] = {engine.block_type.get_block_type_slug(): engine for engine in (LocalEngine,)}
+
+
+def engine_for(block: SpeechProvider, voice: str | None = None, speed: float | None = None) -> SpeechEngine:
+    """The protocol implementation for `block`'s type."""
+    slug = block.get_block_type_slug()
+    try:
+        engine_type = ENGINES[slug]
+    except KeyError:
+        raise ValueError(f"no synthesis engine for block type {slug!r}; known: {', '.join(ENGINES)}") from None
+    return engine_type(block, voice, speed)

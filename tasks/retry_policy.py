@@ -1,0 +1,100 @@
+"""One retry policy for every provider: what to retry, and how long to wait before trying again.
+
+Prefect's own task retries cannot honour a provider's `Retry-After`, so each request is
+retried here (with tenacity), and Prefect's task retries stay as the outer layer that re-runs
+a whole batch, which the chunk store makes cheap: stored chunks are never requested again.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import httpx
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
+from tenacity.wait import wait_random_exponential
+
+from tasks.errors import AudioCheckError, NarrationInputError, ProviderError
+
+RETRYABLE_STATUSES = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
+T = TypeVar("T")
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header: delta-seconds or an HTTP-date; None if absent or bad."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+def is_retryable(error: BaseException) -> bool:
+    """Worth another paid attempt: transient statuses, broken connections, timeouts, bad audio."""
+    if isinstance(error, ProviderError):
+        return error.retryable
+    return isinstance(error, httpx.TransportError | AudioCheckError)
+
+
+class _WaitRetryAfterOrBackoff:
+    """Retry-After when the provider gave one (capped), else exponential backoff with full jitter."""
+
+    def __init__(self, cap: float, base: float) -> None:
+        self.cap = cap
+        self.backoff = wait_random_exponential(multiplier=base, max=cap)
+
+    def __call__(self, state: RetryCallState) -> float:
+        error = state.outcome.exception() if state.outcome else None
+        retry_after = getattr(error, "retry_after", None)
+        if retry_after is not None:
+            return min(self.cap, retry_after)
+        return self.backoff(state)
+
+
+async def call_with_retries(
+    call: Callable[[], Awaitable[T]],
+    *,
+    attempts: int,
+    max_wait: float,
+    base_wait: float = 0.5,
+    on_retry: Callable[[BaseException, float], None] | None = None,
+) -> T:
+    """Run `call` until it succeeds, fails for good, or `attempts` are spent; re-raises the last error."""
+
+    def before_sleep(state: RetryCallState) -> None:
+        if on_retry and state.outcome and state.next_action:
+            on_retry(state.outcome.exception(), state.next_action.sleep)
+
+    retrying = AsyncRetrying(
+        stop=stop_after_attempt(attempts),
+        wait=_WaitRetryAfterOrBackoff(max_wait, base_wait),
+        retry=retry_if_exception(is_retryable),
+        before_sleep=before_sleep,
+        reraise=True,
+    )
+    return await retrying(call)
+
+
+def retry_task_unless_input_error(task, task_run, state) -> bool:
+    """Prefect `retry_condition_fn`: re-run a failed batch unless the input itself was refused.
+
+    A plain function on purpose: Prefect silently disables retries for partials and callables.
+    """
+    try:
+        state.result()
+    except NarrationInputError:
+        return False
+    except ProviderError as error:
+        return error.retryable
+    except Exception:
+        return True
+    return False

@@ -1,0 +1,96 @@
+"""Synthesis of the chunks the store does not have: concurrent, capped, retried, checked, stored.
+
+One Prefect task run covers a batch of chunks, not one chunk: a task run costs about 14 ms of
+CPU here, so per-chunk task runs would dominate short requests. Inside a batch, requests run
+concurrently under the provider's cap, and each is retried on its own (honouring Retry-After).
+A failed batch is retried by Prefect; chunks it already stored are not requested again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+from prefect.runtime import flow_run
+
+from blocks.speech_provider import SpeechProvider
+from tasks import progress
+from tasks.audio_check import check_audio
+from tasks.chunk_store import ChunkStore
+from tasks.concurrency_caps import provider_slots
+from tasks.errors import ProviderError
+from tasks.models import ChunkAudio, PlannedChunk
+from tasks.providers import engine_for
+from tasks.providers.base import SpeechEngine
+from tasks.retry_policy import call_with_retries, retry_task_unless_input_error
+
+
+async def synthesize_one(engine: SpeechEngine, chunk: PlannedChunk, store: ChunkStore, logger) -> ChunkAudio:
+    """Request, check and store one chunk, retrying what can succeed on retry."""
+
+    async def attempt() -> ChunkAudio:
+        async with provider_slots(engine.label, engine.max_concurrency):
+            answer = await engine.synthesize(chunk)
+        duration = await asyncio.to_thread(check_audio, answer.audio, answer.encoding, chunk.text, engine.speed)
+        return await asyncio.to_thread(store.put, chunk.key, answer, duration)
+
+    def on_retry(error: BaseException, wait: float) -> None:
+        logger.warning("chunk %d: %s; retrying in %.1f s", chunk.index, error, wait)
+
+    try:
+        return await call_with_retries(
+            attempt,
+            attempts=engine.block.max_attempts,
+            max_wait=engine.block.max_retry_wait_seconds,
+            on_retry=on_retry,
+        )
+    except ProviderError as error:
+        raise error.for_chunk(chunk.index) from None
+    except Exception as error:
+        raise ProviderError(
+            engine.label, f"{type(error).__name__}: {error}", chunk_index=chunk.index, retryable=True
+        ) from error
+
+
+@task(
+    name="synthesize-chunks",
+    retries=2,
+    retry_delay_seconds=[5, 20],
+    retry_condition_fn=retry_task_unless_input_error,
+    cache_policy=NO_CACHE,
+    task_run_name="synthesize-chunks-{first_index}",
+)
+async def synthesize_chunks(
+    provider: SpeechProvider,
+    voice: str | None,
+    speed: float | None,
+    chunks: list[PlannedChunk],
+    store_url: str,
+    first_index: int = 0,
+) -> list[ChunkAudio]:
+    """Synthesize a batch of chunks (skipping any a previous attempt stored); results in chunk order."""
+    logger = get_run_logger()
+    engine = engine_for(provider, voice, speed)
+    store = ChunkStore(store_url)
+    report = progress.report_for(flow_run.get_id())
+    results: dict[int, ChunkAudio] = {}
+
+    async def run(chunk: PlannedChunk) -> None:
+        stored = await asyncio.to_thread(store.get, chunk.key)
+        results[chunk.index] = stored or await synthesize_one(engine, chunk, store, logger)
+        if report:
+            await report.advance()
+
+    try:
+        outcomes = await asyncio.gather(*(run(chunk) for chunk in chunks), return_exceptions=True)
+    finally:
+        await engine.aclose()
+    failures = [outcome for outcome in outcomes if isinstance(outcome, BaseException)]
+    if failures:
+        stored = len(results)
+        logger.error(
+            "%d of %d chunks failed; %d stored and kept for the next attempt", len(failures), len(chunks), stored
+        )
+        raise failures[0]
+    return [results[chunk.index] for chunk in chunks]
