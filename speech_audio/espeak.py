@@ -123,16 +123,24 @@ def list_voices() -> list[EspeakVoice]:
 
 
 @lru_cache(maxsize=1)
-def voice_names() -> frozenset[str]:
-    """Names `synthesize` accepts: voice file names and their language codes."""
-    names: set[str] = set()
+def _identifiers() -> dict[str, str]:
+    """Lower-cased voice file names and language codes, each to the voice identifier libespeak-ng loads."""
+    found: dict[str, str] = {}
     for voice in list_voices():
-        names.add(voice.name.lower())
+        found.setdefault(voice.name.lower(), voice.identifier)
         if voice.language:
-            names.add(voice.language.lower())
-    return frozenset(names)
+            found.setdefault(voice.language.lower(), voice.identifier)
+    return found
+
+
+def voice_names() -> frozenset[str]:
+    """Names `synthesize` accepts (any case): voice file names and their language codes."""
+    return frozenset(_identifiers())
 
 
 def synthesize(text: str, voice: str = "en-us", speed: float = 1.0) -> bytes:
-    """Speak `text`; returns signed 16-bit little-endian mono PCM at `sample_rate()`."""
-    return _engine().synthesize(text, voice, speed)
+    """Speak `text` with a voice name or language code; returns s16le mono PCM at `sample_rate()`."""
+    identifier = _identifiers().get(voice.lower())
+    if identifier is None:
+        raise EspeakError(f"espeak-ng has no voice {voice!r}")
+    return _engine().synthesize(text, identifier, speed)

@@ -1,0 +1,36 @@
+"""One real Prefect server for the whole session, in a PREFECT_HOME of the suite's own.
+
+The first start on a fresh home migrates SQLite (about 26 s here), so the start timeout is
+raised; subprocesses (the CLI) are pointed at the same server and pay no start-up of their own.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+_HOME = tempfile.mkdtemp(prefix="narration-tests-prefect-")
+os.environ["PREFECT_HOME"] = _HOME
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
+os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def prefect_api_url():
+    """The running test server's API URL (a real Prefect server on a free loopback port)."""
+    from prefect.settings import PREFECT_API_URL
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=180):
+        yield PREFECT_API_URL.value()
+
+
+@pytest.fixture
+def prefect_env(prefect_api_url) -> dict[str, str]:
+    """Environment for a subprocess that should use the session's Prefect server."""
+    env = dict(os.environ)
+    env["PREFECT_API_URL"] = prefect_api_url
+    return env
