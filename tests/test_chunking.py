@@ -13,8 +13,26 @@ from tasks.intake import normalise_text
 _WHITESPACE = re.compile(r"\s+")
 
 words = st.sampled_from(
-    ["Hello", "world", "Dr.", "Smith", "3.5", "miles", "你好", "世界", "今天天气很好", "東京", "カタカナ",
-     "x" * 30, "Übermäßig", "naïve", "🙂", "e.g.", "a", "supercalifragilistic"]
+    [
+        "Hello",
+        "world",
+        "Dr.",
+        "Smith",
+        "3.5",
+        "miles",
+        "你好",
+        "世界",
+        "今天天气很好",
+        "東京",
+        "カタカナ",
+        "x" * 30,
+        "Übermäßig",
+        "naïve",
+        "🙂",
+        "e.g.",
+        "a",
+        "supercalifragilistic",
+    ]
 )
 punctuation = st.sampled_from([".", "!", "?", ",", ";", ":", "。", "！", "？", "；", "…", "，", "、", ""])
 token = st.tuples(words, punctuation, st.sampled_from([" ", "", "  ", "\n", "\n\n", " \n \n"])).map("".join)
@@ -69,7 +87,12 @@ def test_chinese_sentences_split_at_chinese_punctuation():
 
 def test_an_oversize_sentence_is_cut_at_clauses_then_words_then_characters():
     clauses = "first clause, second clause; third clause: and the end."
-    assert [c.text for c in plan_chunks(clauses, 16)] == ["first clause,", "second clause;", "third clause:", "and the end."]
+    assert [c.text for c in plan_chunks(clauses, 16)] == [
+        "first clause,",
+        "second clause;",
+        "third clause:",
+        "and the end.",
+    ]
     assert [c.text for c in plan_chunks("one two three four five six", 9)] == ["one two", "three", "four five", "six"]
     no_spaces = "今天天气很好我们去公园散步吧你觉得怎么样"
     assert [c.text for c in plan_chunks(no_spaces, 8)] == ["今天天气很好我们", "去公园散步吧你觉", "得怎么样"]

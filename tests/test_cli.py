@@ -27,13 +27,23 @@ def test_narrates_chinese_text_and_says_where_the_audio_went(prefect_env, tmp_pa
     assert result.returncode == 0, result.stderr
     assert f"file://{tmp_path}/hello.mp3" in result.stdout
     manifest = json.loads((tmp_path / "hello.manifest.json").read_text())
-    assert abs(decoded_duration(manifest["audio"], "mp3", manifest["sample_rate"]) - manifest["duration_seconds"]) < 0.05
+    assert (
+        abs(decoded_duration(manifest["audio"], "mp3", manifest["sample_rate"]) - manifest["duration_seconds"]) < 0.05
+    )
     assert (tmp_path / "hello.srt").read_text().count("-->") == len(manifest["chunks"])
 
 
 def test_narrates_the_english_sample_with_options(prefect_env, tmp_path):
     result = narrate(
-        "examples/sample.md", "--out", str(tmp_path), "--format", "flac", "--voice", "en-gb", "--speed", "1.2",
+        "examples/sample.md",
+        "--out",
+        str(tmp_path),
+        "--format",
+        "flac",
+        "--voice",
+        "en-gb",
+        "--speed",
+        "1.2",
         env=prefect_env,
     )
     assert result.returncode == 0, result.stderr

@@ -52,7 +52,15 @@ def test_manifest_records_every_chunk_and_pauses_between_paragraphs(prefect_api_
     assert stored["provider"] == "local-speech" and stored["format"] == "mp3"
     assert stored["characters"] == sum(c["characters"] for c in stored["chunks"])
     for chunk in stored["chunks"]:
-        assert set(chunk) >= {"index", "text_sha256", "characters", "start_seconds", "duration_seconds", "cached", "request_id"}
+        assert set(chunk) >= {
+            "index",
+            "text_sha256",
+            "characters",
+            "start_seconds",
+            "duration_seconds",
+            "cached",
+            "request_id",
+        }
     first_paragraph_end = next(c for c in manifest.chunks if c.paragraph_end)
     following = manifest.chunks[first_paragraph_end.index + 1]
     gap = following.start_seconds - (first_paragraph_end.start_seconds + first_paragraph_end.duration_seconds)

@@ -1,0 +1,55 @@
+"""What the emulator does besides answering correctly: latency, limits and injected faults, per route."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+ROUTES = ("openai", "maas-speech", "voices", "nar-short", "nar-submit", "nar-status", "nar-result", "ele")
+
+FaultKind = Literal[
+    "status",  # answer `status` (429, 500, 502, 503…) in the provider's error shape
+    "reset",  # reset the TCP connection before answering
+    "hang",  # wait `seconds` (past the client's timeout) before answering
+    "truncate",  # promise the whole audio, send half, close
+    "garbage",  # 200 with bytes that are not audio
+    "silence",  # 200 with well-formed audio of pure silence
+    "fail-job",  # long job: finishes with succeeded=false
+    "expire-result",  # long job: the result URL has already expired when fetched
+    "malformed-status",  # long job: the status answer is not JSON
+]
+
+
+class FaultRule(BaseModel):
+    """One fault, injected into the next `times` requests of its route (every request if None)."""
+
+    kind: FaultKind
+    times: int | None = Field(default=1, ge=0)
+    status: int = 503
+    retry_after: str | None = Field(default=None, description="Retry-After header: seconds, or 'date:<seconds>'.")
+    seconds: float = 30.0
+    message: str = "injected fault"
+
+
+class RouteConfig(BaseModel):
+    latency_seconds: float = 0.0
+    jitter_seconds: float = 0.0
+    max_concurrency: int | None = Field(default=None, description="Beyond this many in flight: 429.")
+    rate_per_second: float | None = Field(default=None, description="Beyond this many a second: 429 with Retry-After.")
+    faults: list[FaultRule] = Field(default_factory=list)
+
+
+class EmulatorConfig(BaseModel):
+    access_key: str = "emulator-key"
+    speech: Literal["espeak", "tone"] = Field(
+        default="espeak", description="espeak: real speech; tone: a fast synthetic signal of speech-like length."
+    )
+    job_seconds: float = Field(default=2.0, description="How long a MaaS-nar long job takes.")
+    result_ttl_seconds: float = Field(default=600.0, description="How long a long job's result URL stays valid.")
+    nar_short_max_characters: int = 3000
+    nar_long_max_characters: int = 100_000
+    routes: dict[str, RouteConfig] = Field(default_factory=lambda: {route: RouteConfig() for route in ROUTES})
+
+    def route(self, name: str) -> RouteConfig:
+        return self.routes.setdefault(name, RouteConfig())

@@ -1,0 +1,48 @@
+"""Audio for the emulator's answers: real espeak-ng speech, or a fast tone of speech-like length."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import re
+from array import array
+
+from speech_audio import espeak
+from speech_audio.codec import decode_pcm, encode_pcm
+from speech_audio.encodings import AudioEncoding, AudioKind
+
+_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\u3040-\u30ff]")
+TONE_RATE = 16_000
+TONE_CHARACTERS_PER_SECOND = 15.0
+
+
+def _tone(text: str, speed: float) -> tuple[bytes, int]:
+    seconds = max(0.3, len(text) / (TONE_CHARACTERS_PER_SECOND * speed))
+    count = int(seconds * TONE_RATE)
+    period = TONE_RATE / 220.0
+    samples = array("h", (int(6000 * math.sin(2 * math.pi * (i % period) / period)) for i in range(count)))
+    return samples.tobytes(), TONE_RATE
+
+
+def _speak(text: str, language: str, speed: float) -> tuple[bytes, int]:
+    voice = language
+    if voice == "auto":
+        voice = "cmn" if len(_CJK.findall(text)) * 5 >= max(1, len(text)) else "en-us"
+    speed = min(2.5, max(0.5, speed))
+    return espeak.synthesize(text, voice, speed), espeak.sample_rate()
+
+
+def render_sync(text: str, kind: AudioKind, rate: int, *, language: str, speed: float, engine: str) -> bytes:
+    """Speak `text` and encode it as `kind` at `rate` Hz, mono."""
+    pcm, source_rate = _tone(text, speed) if engine == "tone" else _speak(text, language, speed)
+    if source_rate != rate:
+        pcm = b"".join(decode_pcm(pcm, AudioEncoding(kind=AudioKind.PCM, sample_rate=source_rate), rate))
+    return encode_pcm(pcm, kind, rate)
+
+
+def silence(kind: AudioKind, rate: int, seconds: float = 1.0) -> bytes:
+    return encode_pcm(bytes(int(rate * seconds) * 2), kind, rate)
+
+
+async def render(text: str, kind: AudioKind, rate: int, *, language: str, speed: float, engine: str) -> bytes:
+    return await asyncio.to_thread(render_sync, text, kind, rate, language=language, speed=speed, engine=engine)
