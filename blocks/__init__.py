@@ -4,5 +4,9 @@ Only concrete blocks are exported here, so registering the module registers no b
 """
 
 from blocks.local_speech import LocalSpeech
+from blocks.maas_ele import MaasEle
+from blocks.maas_nar import MaasNar
+from blocks.maas_speech import MaasASpeech, MaasOSpeech
+from blocks.openai_speech import OpenAISpeech
 
-__all__ = ["LocalSpeech"]
+__all__ = ["LocalSpeech", "MaasASpeech", "MaasEle", "MaasNar", "MaasOSpeech", "OpenAISpeech"]

@@ -33,9 +33,12 @@ def batch_size(engine: SpeechEngine) -> int:
 async def synthesize_missing(
     engine: SpeechEngine, request: NarrationRequest, missing: list[PlannedChunk]
 ) -> dict[str, ChunkAudio]:
-    """Synthesize each missing key once, in concurrent batches; raise the first failure after all settle."""
+    """Synthesize each missing key once, in concurrent batches; raise the first failure after all settle.
+
+    A sequential provider (request stitching) gets one batch in document order.
+    """
     unique = list({chunk.key: chunk for chunk in missing}.values())
-    size = batch_size(engine)
+    size = len(unique) if engine.sequential else batch_size(engine)
     batches = [unique[i : i + size] for i in range(0, len(unique), size)]
     outcomes = await asyncio.gather(
         *(
@@ -66,6 +69,7 @@ async def narrate(request: NarrationRequest) -> Manifest:
     chunks = plan(text, engine)
     stored = find_stored(request.chunk_store_url, [chunk.key for chunk in chunks])
     missing = [chunk for chunk in chunks if chunk.key not in stored]
+    to_request = chunks if engine.sequential and missing else missing
     logger.info(
         "%d chunks for %s: %d in the chunk store, %d to synthesize",
         len(chunks),
@@ -76,7 +80,7 @@ async def narrate(request: NarrationRequest) -> Manifest:
     run_id = flow_run.get_id() or "local"
     await progress.begin(run_id, len(chunks), "chunks synthesized", already_done=len(chunks) - len(missing))
     try:
-        synthesized = await synthesize_missing(engine, request, missing) if missing else {}
+        synthesized = await synthesize_missing(engine, request, to_request) if missing else {}
     finally:
         progress.end(run_id)
 

@@ -79,18 +79,26 @@ async def synthesize_chunks(
     async def run(chunk: PlannedChunk) -> None:
         stored = await asyncio.to_thread(store.get, chunk.key)
         results[chunk.index] = stored or await synthesize_one(engine, chunk, store, logger)
+        if stored:
+            engine.remember(stored.request_id)
         if report:
             await report.advance()
 
     try:
-        outcomes = await asyncio.gather(*(run(chunk) for chunk in chunks), return_exceptions=True)
+        if engine.sequential:
+            for chunk in chunks:
+                await run(chunk)
+        else:
+            outcomes = await asyncio.gather(*(run(chunk) for chunk in chunks), return_exceptions=True)
+            failures = [outcome for outcome in outcomes if isinstance(outcome, BaseException)]
+            if failures:
+                logger.error(
+                    "%d of %d chunks failed; the %d stored are kept for the next attempt",
+                    len(failures),
+                    len(chunks),
+                    len(results),
+                )
+                raise failures[0]
     finally:
         await engine.aclose()
-    failures = [outcome for outcome in outcomes if isinstance(outcome, BaseException)]
-    if failures:
-        stored = len(results)
-        logger.error(
-            "%d of %d chunks failed; %d stored and kept for the next attempt", len(failures), len(chunks), stored
-        )
-        raise failures[0]
     return [results[chunk.index] for chunk in chunks]

@@ -34,3 +34,22 @@ def prefect_env(prefect_api_url) -> dict[str, str]:
     env = dict(os.environ)
     env["PREFECT_API_URL"] = prefect_api_url
     return env
+
+
+@pytest.fixture(scope="session")
+def emulator_process():
+    """One emulator process for the session (real HTTP on 127.0.0.1, a free port)."""
+    from tests.emulator_process import EmulatorProcess
+
+    process = EmulatorProcess("--job-seconds", "0.5")
+    yield process
+    process.stop()
+
+
+@pytest.fixture
+def emulator(emulator_process):
+    """The session's emulator with counters, faults, limits and jobs cleared for this test."""
+    emulator_process.reset()
+    for route in ("openai", "maas-speech", "voices", "nar-short", "nar-submit", "nar-status", "nar-result", "ele"):
+        emulator_process.set_route(route)
+    yield emulator_process

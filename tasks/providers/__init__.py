@@ -1,12 +1,19 @@
-"""Provider protocols, one module each, found by the block type they serve."""
+"""Provider protocols, one module each, found by the slug of the block type they serve."""
 
 from __future__ import annotations
 
 from blocks.speech_provider import SpeechProvider
 from tasks.providers.base import SpeechEngine
 from tasks.providers.local import LocalEngine
+from tasks.providers.maas_aspeech import MaasASpeechEngine
+from tasks.providers.maas_ele import MaasEleEngine
+from tasks.providers.maas_nar import MaasNarEngine
+from tasks.providers.openai_speech import MaasOSpeechEngine, OpenAISpeechEngine
 
-ENGINES: dict[str, type[SpeechEngine]] = {engine.block_type.get_block_type_slug(): engine for engine in (LocalEngine,)}
+ENGINES: dict[str, type[SpeechEngine]] = {
+    engine.block_type.get_block_type_slug(): engine
+    for engine in (LocalEngine, OpenAISpeechEngine, MaasOSpeechEngine, MaasASpeechEngine, MaasNarEngine, MaasEleEngine)
+}
 
 
 def engine_for(block: SpeechProvider, voice: str | None = None, speed: float | None = None) -> SpeechEngine:

@@ -45,6 +45,18 @@ class SpeechEngine(ABC):
         return f"{slug}/{name}" if name and not getattr(self.block, "_is_anonymous", False) else slug
 
     @property
+    def sequential(self) -> bool:
+        """True where each request needs the one before it (e.g. request-id stitching)."""
+        return False
+
+    def remember(self, request_id: str | None) -> None:  # noqa: B027 - optional hook
+        """See a chunk's request id in document order (used by stitching providers)."""
+
+    def is_long(self, chunk: PlannedChunk) -> bool:
+        """True where the chunk goes as a long job (submit, poll, download) instead of one request."""
+        return False
+
+    @property
     def max_concurrency(self) -> int:
         return self.block.max_concurrency
 
