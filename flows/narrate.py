@@ -40,9 +40,10 @@ async def synthesize_missing(
     unique = list({chunk.key: chunk for chunk in missing}.values())
     size = len(unique) if engine.sequential else batch_size(engine)
     batches = [unique[i : i + size] for i in range(0, len(unique), size)]
+    synthesize = synthesize_chunks.with_options(retry_delay_seconds=engine.block.max_retry_wait_seconds)
     outcomes = await asyncio.gather(
         *(
-            synthesize_chunks(
+            synthesize(
                 engine.block, engine.voice, engine.speed, batch, request.chunk_store_url, first_index=batch[0].index
             )
             for batch in batches

@@ -10,7 +10,6 @@ from __future__ import annotations
 import ctypes
 import threading
 from dataclasses import dataclass
-from functools import lru_cache
 
 import espeakng_loader
 
@@ -66,6 +65,8 @@ class _Engine:
         self._buffer = bytearray()
         self._callback = _SynthCallback(self._collect)  # keep a reference: C holds it
         self._lib.espeak_SetSynthCallback(self._callback)
+        self.identifiers: dict[str, str] | None = None
+        self.identifiers_lock = threading.Lock()
 
     def _collect(self, samples, count, _events) -> int:
         if count > 0:
@@ -107,9 +108,21 @@ class _Engine:
             return bytes(self._buffer)
 
 
-@lru_cache(maxsize=1)
+_engine_lock = threading.Lock()
+_engine_instance: _Engine | None = None
+
+
 def _engine() -> _Engine:
-    return _Engine()
+    """The one engine of the process, created once even when threads ask at the same moment.
+
+    (`functools.lru_cache` would let two threads each initialise libespeak-ng; the second
+    callback then steals the first one's samples.)
+    """
+    global _engine_instance
+    with _engine_lock:
+        if _engine_instance is None:
+            _engine_instance = _Engine()
+        return _engine_instance
 
 
 def sample_rate() -> int:
@@ -122,15 +135,18 @@ def list_voices() -> list[EspeakVoice]:
     return _engine().voices()
 
 
-@lru_cache(maxsize=1)
 def _identifiers() -> dict[str, str]:
     """Lower-cased voice file names and language codes, each to the voice identifier libespeak-ng loads."""
-    found: dict[str, str] = {}
-    for voice in list_voices():
-        found.setdefault(voice.name.lower(), voice.identifier)
-        if voice.language:
-            found.setdefault(voice.language.lower(), voice.identifier)
-    return found
+    engine = _engine()
+    with engine.identifiers_lock:
+        if engine.identifiers is None:
+            found: dict[str, str] = {}
+            for voice in engine.voices():
+                found.setdefault(voice.name.lower(), voice.identifier)
+                if voice.language:
+                    found.setdefault(voice.language.lower(), voice.identifier)
+            engine.identifiers = found
+        return engine.identifiers
 
 
 def voice_names() -> frozenset[str]:

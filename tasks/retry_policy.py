@@ -89,12 +89,9 @@ def retry_task_unless_input_error(task, task_run, state) -> bool:
 
     A plain function on purpose: Prefect silently disables retries for partials and callables.
     """
-    try:
-        state.result()
-    except NarrationInputError:
+    error = state.data if isinstance(state.data, BaseException) else None
+    if isinstance(error, NarrationInputError):
         return False
-    except ProviderError as error:
+    if isinstance(error, ProviderError):
         return error.retryable
-    except Exception:
-        return True
-    return False
+    return True

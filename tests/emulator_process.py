@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import tempfile
+import time
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -12,18 +15,20 @@ import httpx
 class EmulatorProcess:
     """`python -m tts_emulator.cli --port 0`, with its `/_emulator` control API at hand."""
 
-    def __init__(self, *args: str) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "tts_emulator.cli", "--port", "0", *args],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        line = self.process.stdout.readline()
-        if "listening on" not in line:
-            self.stop()
-            raise RuntimeError(f"emulator did not start: {line}")
-        self.url = line.rsplit(" ", 1)[-1].strip()
+    def __init__(self, *args: str, start_timeout: float = 30.0) -> None:
+        # Output goes to a file, not a pipe: a pipe nobody reads fills up and blocks the server.
+        self.log = Path(tempfile.mkstemp(prefix="tts-emulator-", suffix=".log")[1])
+        with self.log.open("w") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "tts_emulator.cli", "--port", "0", *args], stdout=log, stderr=subprocess.STDOUT
+            )
+        deadline = time.monotonic() + start_timeout
+        while "listening on" not in (first := self.log.read_text().split("\n", 1)[0]):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"emulator did not start: {self.log.read_text()[-2000:]}")
+            time.sleep(0.05)
+        self.url = first.rsplit(" ", 1)[-1].strip()
         self.control = httpx.Client(base_url=self.url, timeout=10)
 
     def stats(self, route: str | None = None) -> dict[str, Any]:
@@ -57,5 +62,3 @@ class EmulatorProcess:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
-        if self.process.stdout:
-            self.process.stdout.close()

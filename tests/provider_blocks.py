@@ -23,7 +23,7 @@ def make_block(slug: str, endpoint: str, **fields):
         "maas-nar": MaasNar,
         "maas-ele": MaasEle,
     }
-    return kinds[slug](endpoint=endpoint, access_key=ACCESS_KEY, **(FAST_RETRIES | fields))
+    return kinds[slug](**({"endpoint": endpoint, "access_key": ACCESS_KEY} | FAST_RETRIES | fields))
 
 
 def save_block(slug: str, endpoint: str, name: str, **fields) -> str:

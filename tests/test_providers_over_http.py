@@ -36,6 +36,8 @@ def test_provider_end_to_end(prefect_api_url, emulator, tmp_path, slug, fmt):
     if slug == "maas-ele":
         assert manifest.billed_characters == sum(c.characters for c in manifest.chunks)
         assert all(c.request_id for c in manifest.chunks)
+        notes = emulator.stats("ele")["notes"]
+        assert notes["previous_text"] == notes["next_text"] == len(manifest.chunks) - 1
 
 
 def test_a_rerun_pays_for_nothing(prefect_api_url, emulator, tmp_path):
@@ -52,6 +54,7 @@ def test_ele_sends_continuity_context_and_can_stitch(prefect_api_url, emulator, 
     manifest = run(text=TEXT, provider=provider, output=str(tmp_path), name="stitched")
     assert emulator.served("ele") == len(manifest.chunks)
     assert len({c.request_id for c in manifest.chunks}) == len(manifest.chunks)
+    assert emulator.stats("ele")["notes"]["previous_request_ids"] == len(manifest.chunks) - 1
 
 
 def test_aspeech_speaks_hostile_text_instead_of_breaking_ssml(prefect_api_url, emulator, tmp_path):

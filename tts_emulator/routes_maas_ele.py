@@ -8,7 +8,7 @@ from aiohttp import web
 
 from speech_audio.encodings import AudioKind
 from tts_emulator.config import FaultRule
-from tts_emulator.guard import Rejection, ele_error, guarded, send_audio
+from tts_emulator.guard import STATE, Rejection, ele_error, guarded, send_audio
 from tts_emulator.validation import answer_audio, json_body
 
 VOICE_IDS = {
@@ -130,6 +130,10 @@ async def ele_speech(request: web.Request, fault: FaultRule | None) -> web.Strea
     body = await json_body(request)
     issued = request.app[ISSUED]
     text, _model = _check_body(body, issued)
+    stats = request.app[STATE].route_stats("ele")
+    for field in ("previous_text", "next_text", "previous_request_ids"):
+        if body.get(field):
+            stats.note(field)
     kind, rate = OUTPUT_FORMATS[output_format]
     audio = await answer_audio(request, "ele", fault, text, kind, rate, language="auto", speed=1.0)
     request_id = uuid.uuid4().hex

@@ -70,9 +70,10 @@ def _subtitle_text(body: str) -> str:
     return " ".join(lines)
 
 
-async def _text_of(request: web.Request) -> str:
+async def _text_of(request: web.Request, route: str) -> str:
     """The text to speak, after checking that the body is what its Content-Type says."""
     content_type = request.content_type
+    request.app[STATE].route_stats(route).note(content_type)
     if content_type not in BODY_TYPES:
         raise Rejection(
             415, "UnsupportedMediaType", f"Content-Type must be one of {', '.join(BODY_TYPES)}; got {content_type!r}."
@@ -113,7 +114,7 @@ def _query(request: web.Request, formats: tuple[str, ...]) -> tuple[AudioKind, s
 @guarded("nar-short", nar_error)
 async def nar_short(request: web.Request, fault: FaultRule | None) -> web.StreamResponse:
     kind, language, speed = _query(request, SHORT_FORMATS)
-    text = await _text_of(request)
+    text = await _text_of(request, "nar-short")
     limit = request.app[STATE].config.nar_short_max_characters
     if len(text) > limit:
         raise Rejection(413, "TextTooLong", f"The text is {len(text)} characters; short requests take at most {limit}.")
@@ -126,7 +127,7 @@ async def nar_short(request: web.Request, fault: FaultRule | None) -> web.Stream
 @guarded("nar-submit", nar_error)
 async def nar_submit(request: web.Request, fault: FaultRule | None) -> web.Response:
     kind, language, speed = _query(request, LONG_FORMATS)
-    text = await _text_of(request)
+    text = await _text_of(request, "nar-submit")
     state = request.app[STATE]
     if len(text) > state.config.nar_long_max_characters:
         raise Rejection(

@@ -6,6 +6,7 @@ import asyncio
 import math
 import re
 from array import array
+from functools import lru_cache
 
 from speech_audio import espeak
 from speech_audio.codec import decode_pcm, encode_pcm
@@ -32,8 +33,13 @@ def _speak(text: str, language: str, speed: float) -> tuple[bytes, int]:
     return espeak.synthesize(text, voice, speed), espeak.sample_rate()
 
 
+@lru_cache(maxsize=512)
 def render_sync(text: str, kind: AudioKind, rate: int, *, language: str, speed: float, engine: str) -> bytes:
-    """Speak `text` and encode it as `kind` at `rate` Hz, mono."""
+    """Speak `text` and encode it as `kind` at `rate` Hz, mono.
+
+    Cached, so the same request always gets the same bytes, as from a deterministic service:
+    libespeak-ng carries state from call to call, so two calls on one text differ by a few samples.
+    """
     pcm, source_rate = _tone(text, speed) if engine == "tone" else _speak(text, language, speed)
     if source_rate != rate:
         pcm = b"".join(decode_pcm(pcm, AudioEncoding(kind=AudioKind.PCM, sample_rate=source_rate), rate))

@@ -19,7 +19,10 @@ class RouteStats:
     in_flight: int = 0
     max_in_flight: int = 0
     characters: int = 0
-    served_times: list[float] = field(default_factory=list)
+    notes: dict[str, int] = field(default_factory=dict)  # route-specific counts, e.g. context fields sent
+
+    def note(self, what: str) -> None:
+        self.notes[what] = self.notes.get(what, 0) + 1
 
 
 class EmulatorState:
@@ -66,6 +69,7 @@ class EmulatorState:
                 "in_flight": s.in_flight,
                 "max_in_flight": s.max_in_flight,
                 "characters": s.characters,
+                "notes": dict(s.notes),
             }
             for route, s in self.stats.items()
         }
