@@ -72,3 +72,33 @@ def test_aspeech_checks_the_voice_against_the_list_before_paying(prefect_api_url
     with pytest.raises(NarrationInputError, match="voice: 'en-US-NobodyNeural' is not in the provider's voice list"):
         run(text="Hello.", provider=provider, voice="en-US-NobodyNeural", output=str(tmp_path))
     assert emulator.requests("maas-speech") == 0
+
+
+@pytest.mark.parametrize(
+    ("slug", "fields", "request_fields", "message"),
+    [
+        ("openai-speech", {}, {"voice": "bob"}, "voice: 'bob' is not one of alloy"),
+        ("openai-speech", {"model": "tts-9"}, {}, "model: 'tts-9' is not one of tts-1, tts-1-hd"),
+        ("maas-ospeech", {}, {"voice": "bob"}, "voice: 'bob' is not one of alloy"),
+        ("maas-ele", {"model_id": "eleven_v9"}, {}, "model: 'eleven_v9' is not one of"),
+        ("maas-ele", {}, {"voice": "Nobody"}, "voice: 'Nobody' is neither a MaaS-Ele voice name"),
+        ("maas-ele", {}, {"speed": 1.5}, "speed: maas-ele has no speed control"),
+        ("maas-ele", {"output_format": "mp3_8000_8"}, {}, "output_format: 'mp3_8000_8' is not one of"),
+        (
+            "maas-aspeech",
+            {"output_format": "wma-16khz"},
+            {},
+            "output_format: 'wma-16khz' is not a supported Azure output format",
+        ),
+        ("maas-nar", {}, {"speed": 3.0}, "speed: 3.0 is outside maas-nar's range 0.3 to 2"),
+    ],
+)
+def test_contract_checks_come_before_any_paid_request(
+    prefect_api_url, emulator, tmp_path, slug, fields, request_fields, message
+):
+    from tasks.errors import NarrationInputError
+
+    provider = save_block(slug, emulator.url, f"checked-{slug}", **fields)
+    with pytest.raises(NarrationInputError, match=message):
+        run(text="Hello.", provider=provider, output=str(tmp_path), **request_fields)
+    assert sum(route["served"] for route in emulator.stats().values()) == 0
