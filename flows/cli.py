@@ -101,10 +101,12 @@ def _run(request, show_progress: bool):
         TimeElapsedColumn(),
         transient=False,
     ) as bar:
-        task_id = bar.add_task("chunks", total=None)
+        rows: dict[str, object] = {}
 
-        def on_progress(done: int, total: int, _what: str) -> None:
-            bar.update(task_id, completed=done, total=total)
+        def on_progress(done: int, total: int, what: str) -> None:
+            if what not in rows:
+                rows[what] = bar.add_task(what, total=total)
+            bar.update(rows[what], completed=done, total=total)
 
         run_progress.add_listener(on_progress)
         try:

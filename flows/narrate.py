@@ -8,11 +8,12 @@ from datetime import UTC, datetime
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 
+from flows.long_job import narrate_long_job
 from flows.parameters import NarrationRequest
 from speech_audio.encodings import AudioKind, encoder_for
 from tasks import progress
 from tasks.assembly import assemble_audio
-from tasks.intake import read_text
+from tasks.intake import read_subtitle_file, read_text, subtitle_kind
 from tasks.models import ChunkAudio, Manifest, ManifestChunk, PlannedChunk, text_sha256
 from tasks.output_location import check_writable, join_url, name_for
 from tasks.planning import find_stored, plan
@@ -30,6 +31,25 @@ def batch_size(engine: SpeechEngine) -> int:
     return max(8, min(MAX_BATCH, engine.max_concurrency * 4))
 
 
+async def run_long_jobs(
+    engine: SpeechEngine, request: NarrationRequest, chunks: list[PlannedChunk]
+) -> list[ChunkAudio]:
+    """One `narrate-long-job` subflow per chunk, as many at once as the provider's cap allows."""
+    slots = asyncio.Semaphore(engine.max_concurrency)
+    report = progress.report_for(flow_run.get_id() or "local")
+
+    async def one(chunk: PlannedChunk) -> ChunkAudio:
+        async with slots:
+            audio = await narrate_long_job(
+                request.provider, engine.voice, engine.speed, chunk, request.chunk_store_url, chunk_index=chunk.index
+            )
+        if report:
+            await report.advance()
+        return audio
+
+    return await asyncio.gather(*(one(chunk) for chunk in chunks))
+
+
 async def synthesize_missing(
     engine: SpeechEngine, request: NarrationRequest, missing: list[PlannedChunk]
 ) -> dict[str, ChunkAudio]:
@@ -38,6 +58,8 @@ async def synthesize_missing(
     A sequential provider (request stitching) gets one batch in document order.
     """
     unique = list({chunk.key: chunk for chunk in missing}.values())
+    long = [chunk for chunk in unique if engine.is_long(chunk)]
+    unique = [chunk for chunk in unique if not engine.is_long(chunk)]
     size = len(unique) if engine.sequential else batch_size(engine)
     batches = [unique[i : i + size] for i in range(0, len(unique), size)]
     synthesize = synthesize_chunks.with_options(retry_delay_seconds=engine.block.max_retry_wait_seconds)
@@ -48,6 +70,7 @@ async def synthesize_missing(
             )
             for batch in batches
         ),
+        *([run_long_jobs(engine, request, long)] if long else []),
         return_exceptions=True,
     )
     failures = [outcome for outcome in outcomes if isinstance(outcome, BaseException)]
@@ -67,7 +90,9 @@ async def narrate(request: NarrationRequest) -> Manifest:
     await asyncio.to_thread(check_writable, request.output)
     await asyncio.to_thread(check_writable, request.chunk_store_url)
 
-    chunks = plan(text, engine)
+    kind = subtitle_kind(request.source)
+    subtitles = (kind, read_subtitle_file(request.source)) if kind and engine.accepts_subtitle_files else None
+    chunks = plan(text, engine, subtitles)
     stored = find_stored(request.chunk_store_url, [chunk.key for chunk in chunks])
     missing = [chunk for chunk in chunks if chunk.key not in stored]
     to_request = chunks if engine.sequential and missing else missing
@@ -87,19 +112,21 @@ async def narrate(request: NarrationRequest) -> Manifest:
 
     audio = [stored.get(chunk.key) or synthesized[chunk.key] for chunk in chunks]
     name = name_for(request.source, text_sha256(text), request.name)
-    kind = AudioKind(request.format.value)
-    audio_url = join_url(request.output, f"{name}.{encoder_for(kind).extension}")
+    output_kind = AudioKind(request.format.value)
+    audio_url = join_url(request.output, f"{name}.{encoder_for(output_kind).extension}")
     pauses = [
         request.paragraph_pause_seconds if chunk.paragraph_end and i < len(chunks) - 1 else 0.0
         for i, chunk in enumerate(chunks)
     ]
-    assembled = assemble_audio(request.chunk_store_url, audio, pauses, kind, request.output_sample_rate, audio_url)
+    assembled = assemble_audio(
+        request.chunk_store_url, audio, pauses, output_kind, request.output_sample_rate, audio_url
+    )
     billed = [a.billed_characters for a in audio if a.billed_characters is not None and not a.cached]
     manifest = Manifest(
         name=name,
         audio=assembled.url,
-        subtitles={kind: assembled.url.rsplit(".", 1)[0] + f".{kind}" for kind in ("srt", "vtt")},
-        format=kind.value,
+        subtitles={ext: assembled.url.rsplit(".", 1)[0] + f".{ext}" for ext in ("srt", "vtt")},
+        format=output_kind.value,
         sample_rate=assembled.sample_rate,
         duration_seconds=assembled.duration_seconds,
         provider=engine.label,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from array import array
+from typing import BinaryIO
 
 from speech_audio.codec import AudioDecodeError, decode_pcm
 from speech_audio.encodings import AudioEncoding
@@ -21,9 +22,9 @@ def plausible_range(characters: int, speed: float) -> tuple[float, float]:
     return shortest, longest
 
 
-def check_audio(audio: bytes, encoding: AudioEncoding, text: str, speed: float) -> float:
-    """Decode all of `audio`; return its duration, or raise AudioCheckError saying what is wrong."""
-    if not audio:
+def check_audio(audio: bytes | BinaryIO, encoding: AudioEncoding, text: str, speed: float) -> float:
+    """Decode all of `audio` (bytes or an open file); return its duration, or raise AudioCheckError."""
+    if isinstance(audio, bytes) and not audio:
         raise AudioCheckError("the provider returned no audio bytes")
     samples = 0
     peak = 0

@@ -13,8 +13,8 @@ from typing import Any
 
 import fsspec
 
-from speech_audio.encodings import encoder_for
-from tasks.atomic_files import write_bytes_atomic
+from speech_audio.encodings import AudioEncoding, encoder_for
+from tasks.atomic_files import put_file_atomic, write_bytes_atomic
 from tasks.models import ChunkAudio, SynthesizedAudio
 
 KEY_VERSION = 1
@@ -51,21 +51,39 @@ class ChunkStore:
         audio = ChunkAudio.model_validate_json(record)
         return audio.model_copy(update={"cached": True})
 
+    def _audio_path(self, key: str, encoding: AudioEncoding) -> str:
+        return f"{self.root}/{key[:2]}/{key}.{encoder_for(encoding.kind).extension}"
+
+    def _commit(self, entry: ChunkAudio) -> ChunkAudio:
+        write_bytes_atomic(self.fs, self._record_path(entry.key), entry.model_dump_json().encode())
+        return entry
+
     def put(self, key: str, synthesized: SynthesizedAudio, duration_seconds: float) -> ChunkAudio:
         """Store checked audio, then its record; returns what later runs will find."""
-        extension = encoder_for(synthesized.encoding.kind).extension
-        audio_path = f"{self.root}/{key[:2]}/{key}.{extension}"
+        audio_path = self._audio_path(key, synthesized.encoding)
         write_bytes_atomic(self.fs, audio_path, synthesized.audio)
-        entry = ChunkAudio(
-            key=key,
-            path=audio_path,
-            encoding=synthesized.encoding,
-            duration_seconds=duration_seconds,
-            request_id=synthesized.request_id,
-            billed_characters=synthesized.billed_characters,
+        return self._commit(
+            ChunkAudio(
+                key=key,
+                path=audio_path,
+                encoding=synthesized.encoding,
+                duration_seconds=duration_seconds,
+                request_id=synthesized.request_id,
+                billed_characters=synthesized.billed_characters,
+            )
         )
-        write_bytes_atomic(self.fs, self._record_path(key), entry.model_dump_json().encode())
-        return entry
+
+    def put_file(
+        self, key: str, local_path: str, encoding: AudioEncoding, duration_seconds: float, request_id: str | None
+    ) -> ChunkAudio:
+        """Store checked audio from a local file (streamed, never whole in memory), then its record."""
+        audio_path = self._audio_path(key, encoding)
+        put_file_atomic(self.fs, local_path, audio_path)
+        return self._commit(
+            ChunkAudio(
+                key=key, path=audio_path, encoding=encoding, duration_seconds=duration_seconds, request_id=request_id
+            )
+        )
 
     def read_audio(self, entry: ChunkAudio) -> bytes:
         return self.fs.cat_file(entry.path)

@@ -76,8 +76,14 @@ def open_source_filesystem(url: str, storage_options: dict | None = None):
         raise NarrationInputError("source", f"cannot open {url!r}: {error}") from None
 
 
-def read_source_text(url: str, storage_options: dict | None = None) -> str:
-    """Read and decode a source document (subtitle files give their spoken text)."""
+def subtitle_kind(url: str | None) -> str | None:
+    """'srt' or 'vtt' for a subtitle source, else None."""
+    suffix = PurePosixPath(url or "").suffix.lower()
+    return suffix[1:] if suffix in _SUBTITLE_SUFFIXES else None
+
+
+def read_source_text(url: str, storage_options: dict | None = None, *, raw: bool = False) -> str:
+    """Read and decode a source document (subtitle files give their spoken text unless `raw`)."""
     fs, path = open_source_filesystem(url, storage_options)
     limit = settings().max_source_bytes
     try:
@@ -97,7 +103,7 @@ def read_source_text(url: str, storage_options: dict | None = None) -> str:
     if len(data) > limit:
         raise NarrationInputError("source", f"{url} is over the limit of {limit:,} bytes")
     text = decode_source(data, url)
-    if PurePosixPath(path).suffix.lower() in _SUBTITLE_SUFFIXES:
+    if subtitle_kind(path) and not raw:
         text = subtitle_text(text)
     return text
 
@@ -109,3 +115,9 @@ def read_text(text: str | None, source: str | None, storage_options: dict | None
         return check_text(text, "text")
     assert source is not None
     return check_text(read_source_text(source, storage_options), "source")
+
+
+@task(name="read-subtitle-file")
+def read_subtitle_file(source: str, storage_options: dict | None = None) -> str:
+    """A subtitle source as it is, for providers that take SRT or WebVTT bodies whole."""
+    return read_source_text(source, storage_options, raw=True)

@@ -18,6 +18,12 @@ def add_listener(listener: Listener) -> None:
     _listeners.append(listener)
 
 
+def notify(what: str, done: int, total: int) -> None:
+    """Tell this process's listeners (the CLI's progress bars) how far `what` has come."""
+    for listener in list(_listeners):
+        listener(done, total, what)
+
+
 def remove_listener(listener: Listener) -> None:
     if listener in _listeners:
         _listeners.remove(listener)
@@ -47,8 +53,7 @@ class ProgressReport:
         return round(100.0 * self.done / self.total, 1)
 
     def _notify(self) -> None:
-        for listener in list(_listeners):
-            listener(self.done, self.total, self.what)
+        notify(self.what, self.done, self.total)
 
     async def advance(self, count: int = 1) -> None:
         self.done = min(self.total, self.done + count)

@@ -52,6 +52,9 @@ class SpeechEngine(ABC):
     def remember(self, request_id: str | None) -> None:  # noqa: B027 - optional hook
         """See a chunk's request id in document order (used by stitching providers)."""
 
+    #: providers that take an SRT or WebVTT file whole as a request body
+    accepts_subtitle_files: ClassVar[bool] = False
+
     def is_long(self, chunk: PlannedChunk) -> bool:
         """True where the chunk goes as a long job (submit, poll, download) instead of one request."""
         return False

@@ -31,6 +31,7 @@ class MaasNarEngine(HttpEngine):
     block_type = MaasNar
     name = "maas-nar"
     block: MaasNar
+    accepts_subtitle_files = True
 
     @property
     def language(self) -> str:
