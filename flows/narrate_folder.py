@@ -1,0 +1,111 @@
+"""`narrate-folder`: narrate every new or changed document under a source URL, skip the rest.
+
+A document is unchanged when the manifest of its output already records the same text
+fingerprint, provider and format. On a server the documents fan out as runs of the `narrate`
+deployment, so every worker takes a share; without one they run as subflows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import fsspec
+from prefect import flow, get_run_logger
+from prefect.artifacts import acreate_markdown_artifact
+from prefect.deployments import run_deployment
+from prefect.runtime import deployment
+from pydantic import BaseModel, Field
+
+from flows.narrate import narrate
+from flows.parameters import NarrationRequest
+from speech_audio.encodings import OutputFormat
+from tasks.output_location import join_url
+from tasks.source_scan import SourceDocument, scan_sources
+
+NARRATE_DEPLOYMENT = "narrate/narrate"
+
+
+class FolderResult(BaseModel):
+    narrated: list[str] = Field(default_factory=list)
+    skipped: list[str] = Field(default_factory=list)
+    failed: list[str] = Field(default_factory=list)
+
+
+def is_current(document: SourceDocument, output: str, provider: str, fmt: OutputFormat) -> bool:
+    """True when the output's manifest already narrates this very text with this provider and format."""
+    try:
+        with fsspec.open(join_url(output, f"{document.name}.manifest.json"), "rb") as file:
+            manifest = json.load(file)
+    except (FileNotFoundError, json.JSONDecodeError):
+        return False
+    return (
+        manifest.get("source_sha256") == document.sha256
+        and manifest.get("provider") == provider
+        and manifest.get("format") == fmt.value
+    )
+
+
+@flow(name="narrate-folder", description="Narrate every new or changed document under a source URL.")
+async def narrate_folder(
+    source: str,
+    output: str = "./narrations/",
+    provider: str = "local-speech",
+    voice: str | None = None,
+    format: OutputFormat = OutputFormat.MP3,
+    fan_out: bool | None = None,
+    max_parallel: int = 4,
+) -> FolderResult:
+    """Scan, compare with existing manifests, and narrate what changed (subflows, or deployment runs on a server)."""
+    logger = get_run_logger()
+    documents = scan_sources(source)
+    result = FolderResult()
+    pending = []
+    for document in documents:
+        if is_current(document, output, provider, format):
+            result.skipped.append(document.url)
+        else:
+            pending.append(document)
+    use_deployments = fan_out if fan_out is not None else bool(deployment.get_id())
+    logger.info(
+        "%d documents: %d unchanged, %d to narrate (%s)",
+        len(documents),
+        len(result.skipped),
+        len(pending),
+        "deployment runs" if use_deployments else "subflows",
+    )
+    slots = asyncio.Semaphore(max_parallel)
+
+    async def one(document: SourceDocument) -> None:
+        request = NarrationRequest(source=document.url, output=output, provider=provider, voice=voice, format=format)
+        async with slots:
+            try:
+                if use_deployments:
+                    run = await run_deployment(
+                        NARRATE_DEPLOYMENT,
+                        parameters={"request": request.model_dump(mode="json")},
+                        timeout=None,
+                        as_subflow=True,
+                    )
+                    if not run.state or not run.state.is_completed():
+                        raise RuntimeError(f"run {run.name} ended {run.state.name if run.state else 'without a state'}")
+                else:
+                    await narrate(request)
+                result.narrated.append(document.url)
+            except Exception as error:
+                logger.error("%s: %s", document.url, error)
+                result.failed.append(document.url)
+
+    await asyncio.gather(*(one(document) for document in pending))
+    await acreate_markdown_artifact(
+        key="narrate-folder",
+        markdown="\n".join(
+            ["# narrate-folder", f"Source: `{source}`", ""]
+            + [f"- narrated `{url}`" for url in result.narrated]
+            + [f"- skipped (unchanged) `{url}`" for url in result.skipped]
+            + [f"- **failed** `{url}`" for url in result.failed]
+        ),
+    )
+    if result.failed:
+        raise RuntimeError(f"{len(result.failed)} of {len(pending)} documents failed: {', '.join(result.failed)}")
+    return result

@@ -1,0 +1,27 @@
+"""`regenerate`: re-narrate one document after it changed; the chunk store makes only edits cost money."""
+
+from __future__ import annotations
+
+from prefect import flow
+
+from flows.narrate import narrate
+from flows.parameters import NarrationRequest
+from speech_audio.encodings import OutputFormat
+from tasks.errors import NarrationInputError
+from tasks.models import Manifest
+
+
+@flow(name="regenerate", description="Re-narrate a changed document, paying only for changed chunks.")
+async def regenerate(
+    document: str,
+    output: str = "./narrations/",
+    provider: str = "local-speech",
+    voice: str | None = None,
+    format: OutputFormat = OutputFormat.MP3,
+) -> Manifest:
+    """Narrate `document` again into `output` (same name, same chunk store: unchanged chunks are free)."""
+    if not document:
+        raise NarrationInputError("document", "no document URL came with the event (expected event.payload.url)")
+    return await narrate(
+        NarrationRequest(source=document, output=output, provider=provider, voice=voice, format=format)
+    )

@@ -1,0 +1,173 @@
+"""Deployments on a real Prefect server with process workers: on demand, on events, on a folder."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from pathlib import Path
+
+import pytest
+from prefect.client.orchestration import PrefectClient
+from prefect.client.schemas.actions import DeploymentUpdate
+from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
+from prefect.client.schemas.objects import FlowRun
+
+from tests.audio_probe import decoded_duration
+from tests.prefect_server import PrefectServer
+
+pytestmark = pytest.mark.slow
+
+DOCUMENT = [
+    "The first paragraph stays the same in every version of this document. It has two sentences.",
+    "The second paragraph is the one that will be edited later on.",
+    "The third paragraph also stays the same, and closes the document.",
+]
+
+
+@pytest.fixture(scope="module")
+def server(emulator_process):
+    server = PrefectServer()
+    try:
+        server.cli("work-pool", "create", "narration", "--type", "process")
+        server.cli("--no-prompt", "deploy", "--all")
+        server.python(
+            "from tests.provider_blocks import save_block; "
+            f"save_block('openai-speech', {emulator_process.url!r}, 'deployed', chunk_characters=70)"
+        )
+        server.start_worker("worker-1")
+        server.start_worker("worker-2")
+        yield server
+    finally:
+        server.stop()
+
+
+async def _deployment(client: PrefectClient, name: str):
+    return await client.read_deployment_by_name(name)
+
+
+async def _wait(client: PrefectClient, run_id, timeout: float = 300) -> FlowRun:
+    deadline = time.monotonic() + timeout
+    while True:
+        run = await client.read_flow_run(run_id)
+        if run.state and run.state.is_final():
+            return run
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"flow run {run.name} still {run.state.name if run.state else '?'}")
+        await asyncio.sleep(1)
+
+
+def run_deployment(server: PrefectServer, name: str, parameters: dict, timeout: float = 300) -> FlowRun:
+    async def go() -> FlowRun:
+        async with PrefectClient(server.api_url) as client:
+            deployment = await _deployment(client, name)
+            run = await client.create_flow_run_from_deployment(deployment.id, parameters=parameters)
+            return await _wait(client, run.id, timeout)
+
+    return asyncio.run(go())
+
+
+def set_defaults(server: PrefectServer, name: str, parameters: dict) -> None:
+    async def go() -> None:
+        async with PrefectClient(server.api_url) as client:
+            deployment = await _deployment(client, name)
+            await client.update_deployment(
+                deployment.id, DeploymentUpdate(parameters=deployment.parameters | parameters)
+            )
+
+    asyncio.run(go())
+
+
+def runs_of(server: PrefectServer, name: str) -> list[FlowRun]:
+    async def go() -> list[FlowRun]:
+        async with PrefectClient(server.api_url) as client:
+            deployment = await _deployment(client, name)
+            return await client.read_flow_runs(
+                deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment.id]))
+            )
+
+    return asyncio.run(go())
+
+
+def wait_for_runs(server: PrefectServer, name: str, count: int, timeout: float = 300) -> list[FlowRun]:
+    deadline = time.monotonic() + timeout
+    while True:
+        runs = runs_of(server, name)
+        if len(runs) >= count and all(run.state and run.state.is_final() for run in runs):
+            return runs
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{name}: {[(r.name, r.state.name if r.state else None) for r in runs]}")
+        time.sleep(1)
+
+
+def test_narrate_deployment_writes_audio_through_the_emulator(server, emulator, tmp_path):
+    request = {
+        "text": "\n\n".join(DOCUMENT),
+        "provider": "openai-speech/deployed",
+        "output": str(tmp_path),
+        "name": "ondemand",
+    }
+    run = run_deployment(server, "narrate/narrate", {"request": request})
+    assert run.state.is_completed(), run.state.message
+    manifest = json.loads((tmp_path / "ondemand.manifest.json").read_text())
+    assert emulator.served("openai") == len(manifest["chunks"]) >= 3
+    assert (
+        abs(decoded_duration(manifest["audio"], "mp3", manifest["sample_rate"]) - manifest["duration_seconds"]) <= 0.05
+    )
+
+
+def test_an_edit_regenerates_by_itself_paying_only_for_changed_chunks(server, emulator, tmp_path):
+    folder, out = tmp_path / "docs", tmp_path / "out"
+    folder.mkdir()
+    document = folder / "story.txt"
+    document.write_text("\n\n".join(DOCUMENT), encoding="utf-8")
+    set_defaults(server, "regenerate/regenerate", {"output": str(out), "provider": "openai-speech/deployed"})
+    watch = {"source": str(folder), "state": str(tmp_path / "watch-state.json")}
+    before = len(runs_of(server, "regenerate/regenerate"))
+
+    assert run_deployment(server, "watch-sources/watch-sources", watch).state.is_completed()
+    wait_for_runs(server, "regenerate/regenerate", before + 1)
+    first = json.loads((out / "story.manifest.json").read_text())
+    assert emulator.served("openai") == len(first["chunks"])
+
+    emulator.reset()
+    edited = [DOCUMENT[0], "The second paragraph was edited: it now says something else.", DOCUMENT[2]]
+    document.write_text("\n\n".join(edited), encoding="utf-8")
+    assert run_deployment(server, "watch-sources/watch-sources", watch).state.is_completed()
+    runs = wait_for_runs(server, "regenerate/regenerate", before + 2)
+    assert all(run.state.is_completed() for run in runs), [run.state.message for run in runs]
+    second = json.loads((out / "story.manifest.json").read_text())
+    changed = [c for c in second["chunks"] if not c["cached"]]
+    assert emulator.served("openai") == len(changed) == 1
+    assert [c["text_sha256"] for c in second["chunks"] if c["cached"]] == [
+        c["text_sha256"] for c in first["chunks"] if c["index"] != changed[0]["index"]
+    ]
+
+    assert run_deployment(server, "watch-sources/watch-sources", watch).state.is_completed()
+    time.sleep(3)
+    assert len(runs_of(server, "regenerate/regenerate")) == before + 2  # nothing changed: no event, no run
+
+
+def test_narrate_folder_narrates_new_and_changed_documents_and_skips_the_rest(server, emulator, tmp_path):
+    folder, out = tmp_path / "docs", tmp_path / "out"
+    folder.mkdir()
+    for name, text in (
+        ("alpha.txt", "Alpha is a short document."),
+        ("beta.md", "Beta is another one."),
+        ("gamma.txt", "Gamma."),
+    ):
+        (folder / name).write_text(text, encoding="utf-8")
+    parameters = {"source": str(folder), "output": str(out), "provider": "openai-speech/deployed"}
+    assert run_deployment(server, "narrate-folder/narrate-folder", parameters).state.is_completed()
+    assert emulator.served("openai") == 3
+    untouched = (out / "gamma.manifest.json").read_bytes()
+    emulator.reset()
+    (folder / "alpha.txt").write_text("Alpha changed.", encoding="utf-8")
+    (folder / "delta.txt").write_text("Delta is new.", encoding="utf-8")
+    before = len(runs_of(server, "narrate/narrate"))
+    run = run_deployment(server, "narrate-folder/narrate-folder", parameters)
+    assert run.state.is_completed(), run.state.message
+    assert emulator.served("openai") == 2
+    assert len(runs_of(server, "narrate/narrate")) == before + 2  # fanned out as deployment runs
+    assert (out / "gamma.manifest.json").read_bytes() == untouched
+    assert sorted(p.name for p in Path(out).glob("*.mp3")) == ["alpha.mp3", "beta.mp3", "delta.mp3", "gamma.mp3"]
