@@ -7,6 +7,7 @@ from blocks.local_speech import LocalSpeech
 from blocks.maas_ele import MaasEle
 from blocks.maas_nar import MaasNar
 from blocks.maas_speech import MaasASpeech, MaasOSpeech
+from blocks.narration_storage import NarrationStorage
 from blocks.openai_speech import OpenAISpeech
 
-__all__ = ["LocalSpeech", "MaasASpeech", "MaasEle", "MaasNar", "MaasOSpeech", "OpenAISpeech"]
+__all__ = ["LocalSpeech", "MaasASpeech", "MaasEle", "MaasNar", "MaasOSpeech", "NarrationStorage", "OpenAISpeech"]

@@ -38,6 +38,17 @@ class SpeechProvider(Block):
     max_retry_wait_seconds: float = Field(
         default=60.0, gt=0, title="Longest wait", description="Cap on one wait between attempts, Retry-After included."
     )
+    requests_per_second: float | None = Field(
+        default=None,
+        gt=0,
+        title="Requests per second",
+        description="Provider-wide rate across all workers (a Prefect rate limit).",
+    )
+    global_limits: bool = Field(
+        default=True,
+        title="Cap across workers",
+        description="Hold the cap and rate across all workers with Prefect global concurrency limits.",
+    )
     timeout_seconds: float = Field(
         default=120.0, gt=0, title="Request timeout", description="Seconds before a request is abandoned."
     )

@@ -33,6 +33,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--name", help="output file stem (default: the source's stem)")
     parser.add_argument("--pause", type=float, default=0.6, help="seconds of silence between paragraphs")
     parser.add_argument("--sample-rate", type=int, help="output sample rate in Hz")
+    parser.add_argument("--storage", help="a narration-storage block <type>/<name> holding the storage credentials")
     parser.add_argument("--chunk-store", help="fsspec URL of the chunk store (default: <out>/.chunks)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument("--verbose", action="store_true", help="show Prefect's logs")
@@ -62,11 +63,15 @@ def build_request(args: argparse.Namespace):
         paragraph_pause_seconds=args.pause,
         sample_rate=args.sample_rate,
         chunk_store=args.chunk_store,
+        storage=args.storage,
     )
 
 
 def precheck(request) -> None:
-    """What can be checked without Prefect: the text, the output, and the local engine's voice and speed."""
+    """What can be checked without Prefect: the text, the output, and the local engine's voice and speed.
+
+    With a storage block the credentials are in Prefect, so the flow checks source and output itself.
+    """
     from tasks.intake import check_text, read_source_text
     from tasks.models import text_sha256
     from tasks.output_location import check_writable, name_for

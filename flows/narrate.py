@@ -13,11 +13,12 @@ from flows.parameters import NarrationRequest
 from speech_audio.encodings import AudioKind, encoder_for
 from tasks import progress
 from tasks.assembly import assemble_audio
+from tasks.concurrency_caps import ensure_global_limits
 from tasks.intake import read_subtitle_file, read_text, subtitle_kind
 from tasks.models import ChunkAudio, Manifest, ManifestChunk, PlannedChunk, text_sha256
 from tasks.output_location import check_writable, join_url, name_for
 from tasks.planning import find_stored, plan
-from tasks.provider_resolution import load_provider
+from tasks.provider_resolution import load_provider, load_storage
 from tasks.providers import engine_for
 from tasks.providers.base import SpeechEngine
 from tasks.publishing import publish_narration
@@ -83,12 +84,16 @@ async def synthesize_missing(
 async def narrate(request: NarrationRequest) -> Manifest:
     """Read, chunk, synthesize what the chunk store lacks, assemble once, publish atomically."""
     logger = get_run_logger()
+    if request.storage:
+        (await load_storage(request.storage)).register()
     block = await load_provider(request.provider)
     engine = engine_for(block, request.voice, request.speed)
     text = read_text(request.text, request.source)
     await engine.prepare()
     await asyncio.to_thread(check_writable, request.output)
     await asyncio.to_thread(check_writable, request.chunk_store_url)
+    if block.global_limits:
+        await ensure_global_limits(engine.label, block)
 
     kind = subtitle_kind(request.source)
     subtitles = (kind, read_subtitle_file(request.source)) if kind and engine.accepts_subtitle_files else None

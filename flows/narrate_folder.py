@@ -21,6 +21,7 @@ from flows.narrate import narrate
 from flows.parameters import NarrationRequest
 from speech_audio.encodings import OutputFormat
 from tasks.output_location import join_url
+from tasks.provider_resolution import load_storage
 from tasks.source_scan import SourceDocument, scan_sources
 
 NARRATE_DEPLOYMENT = "narrate/narrate"
@@ -55,9 +56,12 @@ async def narrate_folder(
     format: OutputFormat = OutputFormat.MP3,
     fan_out: bool | None = None,
     max_parallel: int = 4,
+    storage: str | None = None,
 ) -> FolderResult:
     """Scan, compare with existing manifests, and narrate what changed (subflows, or deployment runs on a server)."""
     logger = get_run_logger()
+    if storage:
+        (await load_storage(storage)).register()
     documents = scan_sources(source)
     result = FolderResult()
     pending = []
@@ -77,7 +81,9 @@ async def narrate_folder(
     slots = asyncio.Semaphore(max_parallel)
 
     async def one(document: SourceDocument) -> None:
-        request = NarrationRequest(source=document.url, output=output, provider=provider, voice=voice, format=format)
+        request = NarrationRequest(
+            source=document.url, output=output, provider=provider, voice=voice, format=format, storage=storage
+        )
         async with slots:
             try:
                 if use_deployments:

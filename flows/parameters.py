@@ -54,6 +54,13 @@ class NarrationRequest(BaseModel):
         int | None,
         Field(title="Sample rate", description="Output Hz (8000–48000); empty: 48000 for opus and aac, else 24000."),
     ] = None
+    storage: Annotated[
+        str | None,
+        Field(
+            title="Storage block",
+            description="A narration-storage block (<type>/<name>) whose credentials open the source, output and chunk store URLs.",
+        ),
+    ] = None
     chunk_store: Annotated[
         str | None,
         Field(title="Chunk store URL", description="Where synthesized chunks are kept; default: <output>/.chunks."),

@@ -18,10 +18,11 @@ async def regenerate(
     provider: str = "local-speech",
     voice: str | None = None,
     format: OutputFormat = OutputFormat.MP3,
+    storage: str | None = None,
 ) -> Manifest:
     """Narrate `document` again into `output` (same name, same chunk store: unchanged chunks are free)."""
     if not document:
         raise NarrationInputError("document", "no document URL came with the event (expected event.payload.url)")
     return await narrate(
-        NarrationRequest(source=document, output=output, provider=provider, voice=voice, format=format)
+        NarrationRequest(source=document, output=output, provider=provider, voice=voice, format=format, storage=storage)
     )

@@ -12,6 +12,7 @@ import fsspec
 from prefect import flow, get_run_logger
 from prefect.events import emit_event
 
+from blocks.narration_storage import NarrationStorage
 from tasks.atomic_files import write_bytes_atomic
 from tasks.source_scan import scan_sources
 
@@ -27,9 +28,13 @@ def _load_state(url: str) -> dict[str, str]:
 
 
 @flow(name="watch-sources", description="Emit narration.source.updated for every new or changed document.")
-def watch_sources(source: str, state: str = "./narrations/.watch-sources.json") -> list[str]:
+def watch_sources(
+    source: str, state: str = "./narrations/.watch-sources.json", storage: str | None = None
+) -> list[str]:
     """Compare fingerprints with the last run's; emit one event per new or changed document."""
     logger = get_run_logger()
+    if storage:
+        NarrationStorage.load(storage).register()
     seen = _load_state(state)
     current = {document.url: document.sha256 for document in scan_sources(source)}
     changed = [url for url, sha in current.items() if seen.get(url) != sha]

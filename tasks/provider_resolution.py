@@ -1,10 +1,11 @@
-"""From the `provider` parameter to a loaded block: names go through Prefect, keys never do."""
+"""From block names in parameters to loaded blocks: names go through Prefect, keys never do."""
 
 from __future__ import annotations
 
 from prefect.blocks.core import Block
 
 from blocks.local_speech import LocalSpeech
+from blocks.narration_storage import NarrationStorage
 from blocks.speech_provider import SpeechProvider
 from tasks.errors import NarrationInputError
 from tasks.providers import ENGINES
@@ -27,4 +28,15 @@ async def load_provider(reference: str | None) -> SpeechProvider:
         raise NarrationInputError("provider", f"no block {reference!r} is saved ({error})") from None
     if not isinstance(block, SpeechProvider):
         raise NarrationInputError("provider", f"{reference!r} is not a speech provider block")
+    return block
+
+
+async def load_storage(reference: str) -> NarrationStorage:
+    """A saved narration-storage block, '<type>/<name>'."""
+    try:
+        block = await Block.aload(reference)
+    except ValueError as error:
+        raise NarrationInputError("storage", f"no block {reference!r} is saved ({error})") from None
+    if not isinstance(block, NarrationStorage):
+        raise NarrationInputError("storage", f"{reference!r} is not a narration-storage block")
     return block

@@ -18,7 +18,7 @@ from blocks.speech_provider import SpeechProvider
 from tasks import progress
 from tasks.audio_check import check_audio
 from tasks.chunk_store import ChunkStore
-from tasks.concurrency_caps import provider_slots
+from tasks.concurrency_caps import global_slot, provider_slots
 from tasks.errors import ProviderError
 from tasks.models import ChunkAudio, PlannedChunk
 from tasks.providers import engine_for
@@ -31,7 +31,11 @@ async def synthesize_one(engine: SpeechEngine, chunk: PlannedChunk, store: Chunk
 
     async def attempt() -> ChunkAudio:
         async with provider_slots(engine.label, engine.max_concurrency):
-            answer = await engine.synthesize(chunk)
+            if engine.block.global_limits:
+                async with global_slot(engine.label, engine.block):
+                    answer = await engine.synthesize(chunk)
+            else:
+                answer = await engine.synthesize(chunk)
         duration = await asyncio.to_thread(check_audio, answer.audio, answer.encoding, chunk.text, engine.speed)
         return await asyncio.to_thread(store.put, chunk.key, answer, duration)
 

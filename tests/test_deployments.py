@@ -15,6 +15,7 @@ from prefect.client.schemas.objects import FlowRun
 
 from tests.audio_probe import decoded_duration
 from tests.prefect_server import PrefectServer
+from tests.s3_server import MotoServer
 
 pytestmark = pytest.mark.slow
 
@@ -26,14 +27,24 @@ DOCUMENT = [
 
 
 @pytest.fixture(scope="module")
-def server(emulator_process):
+def moto():
+    server = MotoServer()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def server(emulator_process, moto):
     server = PrefectServer()
     try:
         server.cli("work-pool", "create", "narration", "--type", "process")
         server.cli("--no-prompt", "deploy", "--all")
         server.python(
             "from tests.provider_blocks import save_block; "
-            f"save_block('openai-speech', {emulator_process.url!r}, 'deployed', chunk_characters=70)"
+            f"save_block('openai-speech', {emulator_process.url!r}, 'deployed', chunk_characters=70); "
+            f"save_block('maas-ele', {emulator_process.url!r}, 'capped', chunk_characters=40, max_concurrency=3); "
+            "from blocks import NarrationStorage; "
+            f"NarrationStorage(base_url='s3://shared', storage_options={moto.storage_options!r}).save('moto', overwrite=True)"
         )
         server.start_worker("worker-1")
         server.start_worker("worker-2")
@@ -171,3 +182,35 @@ def test_narrate_folder_narrates_new_and_changed_documents_and_skips_the_rest(se
     assert len(runs_of(server, "narrate/narrate")) == before + 2  # fanned out as deployment runs
     assert (out / "gamma.manifest.json").read_bytes() == untouched
     assert sorted(p.name for p in Path(out).glob("*.mp3")) == ["alpha.mp3", "beta.mp3", "delta.mp3", "gamma.mp3"]
+
+
+def test_two_workers_share_a_folder_in_s3_within_the_providers_cap(server, emulator, moto):
+    import s3fs
+
+    fs = s3fs.S3FileSystem(**moto.storage_options)
+    fs.mkdir("shared")
+    for i in range(4):
+        text = " ".join(f"Document {i} sentence {j} is spoken here." for j in range(6))
+        fs.pipe_file(f"shared/docs/doc-{i}.txt", text.encode())
+    emulator.set_route("ele", latency_seconds=0.3)
+    parameters = {
+        "source": "s3://shared/docs/",
+        "output": "s3://shared/out/",
+        "provider": "maas-ele/capped",
+        "storage": "narration-storage/moto",
+        "max_parallel": 4,
+    }
+    run = run_deployment(server, "narrate-folder/narrate-folder", parameters)
+    assert run.state.is_completed(), run.state.message
+    narrate_runs = [r for r in runs_of(server, "narrate/narrate") if r.parameters["request"].get("storage")]
+    assert len(narrate_runs) == 4
+    workers_used = {
+        log.name
+        for log in Path(server.home).glob("worker-*.log")
+        if any(str(r.id) in log.read_text() for r in narrate_runs)
+    }
+    assert len(workers_used) == 2, workers_used
+    stats = emulator.stats("ele")
+    assert stats["served"] >= 4 * 6 and stats["max_in_flight"] <= 3
+    for i in range(4):
+        assert fs.exists(f"shared/out/doc-{i}.mp3") and fs.exists(f"shared/out/doc-{i}.manifest.json")

@@ -1,0 +1,80 @@
+"""The whole narrate flow against S3 served by moto: sources, chunks and audio in the bucket."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+import s3fs
+
+from blocks import NarrationStorage
+from flows.narrate import narrate
+from flows.parameters import NarrationRequest
+from speech_audio.codec import decoded_samples
+from speech_audio.encodings import AudioEncoding
+from tasks.errors import NarrationInputError
+from tests.provider_blocks import save_block
+from tests.s3_server import MotoServer
+
+
+@pytest.fixture(scope="module")
+def moto():
+    server = MotoServer()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def bucket(moto, request):
+    fs = s3fs.S3FileSystem(**moto.storage_options)
+    name = f"narration-{request.node.name[:20].replace('_', '-').lower()}"
+    fs.mkdir(name)
+    return fs, name
+
+
+def test_narrate_reads_from_and_writes_to_the_bucket(prefect_api_url, emulator, moto, bucket):
+    fs, name = bucket
+    fs.pipe_file(
+        f"{name}/docs/chapter.md", b"A chapter kept in a bucket. It has two sentences.\n\nAnd a second paragraph."
+    )
+    NarrationStorage(base_url=f"s3://{name}", storage_options=moto.storage_options).save("moto", overwrite=True)
+    provider = save_block("openai-speech", emulator.url, "s3", chunk_characters=60)
+    manifest = asyncio.run(
+        narrate(
+            NarrationRequest(
+                source=f"s3://{name}/docs/chapter.md",
+                output=f"s3://{name}/out/",
+                provider=provider,
+                storage="narration-storage/moto",
+            )
+        )
+    )
+    assert manifest.audio == f"s3://{name}/out/chapter.mp3"
+    audio = fs.cat_file(f"{name}/out/chapter.mp3")
+    assert (
+        abs(
+            decoded_samples(audio, AudioEncoding(kind="mp3"), manifest.sample_rate) / manifest.sample_rate
+            - manifest.duration_seconds
+        )
+        <= 0.05
+    )
+    stored = json.loads(fs.cat_file(f"{name}/out/chapter.manifest.json"))
+    assert stored["chunks_synthesized"] == len(stored["chunks"]) == emulator.served("openai")
+    assert len(fs.glob(f"{name}/out/.chunks/*/*.json")) == len(stored["chunks"])
+    everything = b"".join(fs.cat_file(path) for path in fs.find(name))
+    assert b"moto-secret-key-SECRET" not in everything
+
+
+def test_path_traversal_and_clashing_names_are_refused(prefect_api_url, tmp_path):
+    from flows.narrate_folder import narrate_folder
+
+    with pytest.raises(NarrationInputError, match=r"name: '\.\./\.\./etc/x' is not a plain file name"):
+        asyncio.run(narrate(NarrationRequest(text="Hello.", name="../../etc/x", output=str(tmp_path))))
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "story.txt").write_text("One.")
+    (folder / "story.md").write_text("Two.")
+    with pytest.raises(NarrationInputError, match="story.md and .*story.txt would both be written as 'story'"):
+        asyncio.run(narrate_folder(source=str(folder), output=str(tmp_path / "out")))
+    assert not (tmp_path / "out").exists()
