@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 120
 
-.PHONY: demo test lint install clean
+.PHONY: demo test bench lint install clean
 
 $(INSTALLED): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,6 +17,9 @@ install: $(INSTALLED)
 
 demo: $(INSTALLED)
 	$(BIN)/narrate examples/sample.md --out ./narrations/
+
+bench: $(INSTALLED)
+	$(BIN)/python -m benchmarks.bench
 
 test: $(INSTALLED)
 	$(BIN)/python -m pytest

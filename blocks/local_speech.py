@@ -33,9 +33,6 @@ class LocalSpeech(SpeechProvider):
     chunk_characters: int = Field(
         default=400, ge=1, title="Chunk size", description="Preferred chunk size in characters."
     )
-    global_limits: bool = Field(
-        default=False, title="Cap across workers", description="Local synthesis needs no cross-worker cap."
-    )
     max_concurrency: int = Field(
         default=2,
         ge=1,

@@ -45,9 +45,9 @@ class SpeechProvider(Block):
         description="Provider-wide rate across all workers (a Prefect rate limit).",
     )
     global_limits: bool = Field(
-        default=True,
+        default=False,
         title="Cap across workers",
-        description="Hold the cap and rate across all workers with Prefect global concurrency limits.",
+        description="Hold the cap and rate across all workers with Prefect global concurrency limits (for providers shared by several workers; a killed run's slots lapse after 60 s).",
     )
     timeout_seconds: float = Field(
         default=120.0, gt=0, title="Request timeout", description="Seconds before a request is abandoned."

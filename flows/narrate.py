@@ -13,7 +13,7 @@ from flows.parameters import NarrationRequest
 from speech_audio.encodings import AudioKind, encoder_for
 from tasks import progress
 from tasks.assembly import assemble_audio
-from tasks.concurrency_caps import ensure_global_limits
+from tasks.concurrency_caps import ensure_global_limits, global_slots
 from tasks.intake import read_subtitle_file, read_text, subtitle_kind
 from tasks.models import ChunkAudio, Manifest, ManifestChunk, PlannedChunk, text_sha256
 from tasks.output_location import check_writable, join_url, name_for
@@ -64,16 +64,14 @@ async def synthesize_missing(
     size = len(unique) if engine.sequential else batch_size(engine)
     batches = [unique[i : i + size] for i in range(0, len(unique), size)]
     synthesize = synthesize_chunks.with_options(retry_delay_seconds=engine.block.max_retry_wait_seconds)
-    outcomes = await asyncio.gather(
-        *(
-            synthesize(
-                engine.block, engine.voice, engine.speed, batch, request.chunk_store_url, first_index=batch[0].index
-            )
-            for batch in batches
-        ),
-        *([run_long_jobs(engine, request, long)] if long else []),
-        return_exceptions=True,
-    )
+    jobs = [
+        synthesize(engine.block, engine.voice, engine.speed, batch, request.chunk_store_url, first_index=batch[0].index)
+        for batch in batches
+    ]
+    if long:
+        jobs.append(run_long_jobs(engine, request, long))
+    async with global_slots(engine.label, engine.block, 1 if engine.sequential else len(unique) + len(long)):
+        outcomes = await asyncio.gather(*jobs, return_exceptions=True)
     failures = [outcome for outcome in outcomes if isinstance(outcome, BaseException)]
     if failures:
         raise failures[0]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from collections.abc import Callable
 from uuid import UUID
@@ -10,6 +12,18 @@ from prefect.artifacts import acreate_progress_artifact, aupdate_progress_artifa
 from prefect.context import FlowRunContext
 
 Listener = Callable[[int, int, str], None]
+ARTIFACT_TIMEOUT_SECONDS = 10.0
+
+
+async def _bounded(call):
+    """Progress is for people watching: an API call that hangs or fails must not hold up synthesis."""
+    try:
+        return await asyncio.wait_for(call, ARTIFACT_TIMEOUT_SECONDS)
+    except Exception as error:  # noqa: BLE001 - progress is best effort
+        logging.getLogger(__name__).warning("progress artifact not updated: %r", error)
+        return None
+
+
 _listeners: list[Listener] = []
 
 
@@ -43,8 +57,10 @@ class ProgressReport:
     async def start(self, already_done: int = 0) -> None:
         self.done = already_done
         if FlowRunContext.get() is not None:
-            self._artifact = await acreate_progress_artifact(
-                progress=self.percent, description=f"{self.what}: {self.done} of {self.total}"
+            self._artifact = await _bounded(
+                acreate_progress_artifact(
+                    progress=self.percent, description=f"{self.what}: {self.done} of {self.total}"
+                )
             )
         self._notify()
 
@@ -61,8 +77,10 @@ class ProgressReport:
         now = time.monotonic()
         if self._artifact and (now - self._last_update >= self.interval or self.done >= self.total):
             self._last_update = now
-            await aupdate_progress_artifact(
-                self._artifact, progress=self.percent, description=f"{self.what}: {self.done} of {self.total}"
+            await _bounded(
+                aupdate_progress_artifact(
+                    self._artifact, progress=self.percent, description=f"{self.what}: {self.done} of {self.total}"
+                )
             )
 
 

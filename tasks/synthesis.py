@@ -18,7 +18,7 @@ from blocks.speech_provider import SpeechProvider
 from tasks import progress
 from tasks.audio_check import check_audio
 from tasks.chunk_store import ChunkStore
-from tasks.concurrency_caps import global_slot, provider_slots
+from tasks.concurrency_caps import provider_slots, wait_for_rate
 from tasks.errors import ProviderError
 from tasks.models import ChunkAudio, PlannedChunk
 from tasks.providers import engine_for
@@ -31,11 +31,8 @@ async def synthesize_one(engine: SpeechEngine, chunk: PlannedChunk, store: Chunk
 
     async def attempt() -> ChunkAudio:
         async with provider_slots(engine.label, engine.max_concurrency):
-            if engine.block.global_limits:
-                async with global_slot(engine.label, engine.block):
-                    answer = await engine.synthesize(chunk)
-            else:
-                answer = await engine.synthesize(chunk)
+            await wait_for_rate(engine.label, engine.block)
+            answer = await engine.synthesize(chunk)
         duration = await asyncio.to_thread(check_audio, answer.audio, answer.encoding, chunk.text, engine.speed)
         return await asyncio.to_thread(store.put, chunk.key, answer, duration)
 
@@ -88,21 +85,24 @@ async def synthesize_chunks(
         if report:
             await report.advance()
 
-    try:
-        if engine.sequential:
+    async def run_all() -> list[object]:
+        if engine.sequential:  # request stitching needs document order: stop at the first failure
             for chunk in chunks:
                 await run(chunk)
-        else:
-            outcomes = await asyncio.gather(*(run(chunk) for chunk in chunks), return_exceptions=True)
-            failures = [outcome for outcome in outcomes if isinstance(outcome, BaseException)]
-            if failures:
-                logger.error(
-                    "%d of %d chunks failed; the %d stored are kept for the next attempt",
-                    len(failures),
-                    len(chunks),
-                    len(results),
-                )
-                raise failures[0]
+            return []
+        return await asyncio.gather(*(run(chunk) for chunk in chunks), return_exceptions=True)
+
+    try:
+        outcomes = await run_all()
     finally:
         await engine.aclose()
+    failures = [outcome for outcome in outcomes if isinstance(outcome, BaseException)]
+    if failures:
+        logger.error(
+            "%d of %d chunks failed; the %d stored are kept for the next attempt",
+            len(failures),
+            len(chunks),
+            len(results),
+        )
+        raise failures[0]
     return [results[chunk.index] for chunk in chunks]

@@ -39,7 +39,7 @@ def prefect_env(prefect_api_url) -> dict[str, str]:
 @pytest.fixture(scope="session")
 def emulator_process():
     """One emulator process for the session (real HTTP on 127.0.0.1, a free port)."""
-    from tests.emulator_process import EmulatorProcess
+    from tts_emulator.process import EmulatorProcess
 
     process = EmulatorProcess("--job-seconds", "0.5")
     yield process

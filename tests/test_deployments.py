@@ -42,7 +42,7 @@ def server(emulator_process, moto):
         server.python(
             "from tests.provider_blocks import save_block; "
             f"save_block('openai-speech', {emulator_process.url!r}, 'deployed', chunk_characters=70); "
-            f"save_block('maas-ele', {emulator_process.url!r}, 'capped', chunk_characters=40, max_concurrency=3); "
+            f"save_block('maas-ele', {emulator_process.url!r}, 'capped', chunk_characters=40, max_concurrency=3, global_limits=True); "
             "from blocks import NarrationStorage; "
             f"NarrationStorage(base_url='s3://shared', storage_options={moto.storage_options!r}).save('moto', overwrite=True)"
         )

@@ -18,6 +18,8 @@ FaultKind = Literal[
     "fail-job",  # long job: finishes with succeeded=false
     "expire-result",  # long job: the result URL has already expired when fetched
     "malformed-status",  # long job: the status answer is not JSON
+    "foreign-status-url",  # long job: statusUrl points at another host (a cloud metadata address)
+    "foreign-result-url",  # long job: result is a file:// URL
 ]
 
 

@@ -148,6 +148,5 @@ async def send_audio(
         if request.transport is not None:
             request.transport.abort()
         return response
-    stats.served += 1
-    stats.characters += characters
+    stats.mark_served(characters)
     return web.Response(body=audio, content_type=content_type, headers=headers)

@@ -142,9 +142,11 @@ async def nar_submit(request: web.Request, fault: FaultRule | None) -> web.Respo
         state.route_stats("nar-submit").faults += 1
     request.app[JOBS][job.task_id] = job
     stats = state.route_stats("nar-submit")
-    stats.served += 1
-    stats.characters += len(text)
+    stats.mark_served(len(text))
     origin = f"{request.scheme}://{request.host}"
+    if fault is not None and fault.kind == "foreign-status-url":
+        stats.faults += 1
+        origin = "http://169.254.169.254"
     return web.json_response({"statusUrl": f"{origin}/tts-n/tasks/{job.task_id}", "taskId": job.task_id})
 
 
@@ -201,6 +203,9 @@ async def nar_status(request: web.Request, fault: FaultRule | None) -> web.Respo
     expires = int(time.time() + state.config.result_ttl_seconds)
     origin = f"{request.scheme}://{request.host}"
     result = f"{origin}/tts-n/results/{job.task_id}?expires={expires}&sig={_signature(job.task_id, expires)}"
+    if fault is not None and fault.kind == "foreign-result-url":
+        state.route_stats("nar-status").faults += 1
+        result = "file:///etc/passwd"
     return web.json_response(
         {
             "finished": True,

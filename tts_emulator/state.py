@@ -20,6 +20,15 @@ class RouteStats:
     max_in_flight: int = 0
     characters: int = 0
     notes: dict[str, int] = field(default_factory=dict)  # route-specific counts, e.g. context fields sent
+    first_served: float | None = None
+    last_served: float | None = None
+
+    def mark_served(self, characters: int) -> None:
+        now = time.monotonic()
+        self.served += 1
+        self.characters += characters
+        self.first_served = self.first_served or now
+        self.last_served = now
 
     def note(self, what: str) -> None:
         self.notes[what] = self.notes.get(what, 0) + 1
@@ -70,6 +79,7 @@ class EmulatorState:
                 "max_in_flight": s.max_in_flight,
                 "characters": s.characters,
                 "notes": dict(s.notes),
+                "served_span_seconds": (s.last_served - s.first_served) if s.first_served and s.last_served else 0.0,
             }
             for route, s in self.stats.items()
         }

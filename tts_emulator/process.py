@@ -1,4 +1,4 @@
-"""Start the provider emulator as a real process on a free loopback port, steer it, stop it."""
+"""Start the emulator as a real process on a free loopback port, steer it over HTTP, stop it (tests, benchmarks)."""
 
 from __future__ import annotations
 

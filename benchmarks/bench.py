@@ -1,0 +1,332 @@
+"""`make bench`: every benchmark of the benchmarks issue, against the emulator on loopback, as one table.
+
+Timed figures are wall time with Prefect already started (B1, B3–B5 run after a warm-up flow);
+start-up is B6's figure alone. Run `python -m benchmarks.bench --only B1,B2` for a subset and
+`--smoke` for a small, fast run of each.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="narration-bench-prefect-"))
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("PREFECT_LOGGING_LEVEL", "ERROR")
+
+
+@dataclass
+class Row:
+    figure: str
+    target: str
+    measured: str
+    passed: bool | None
+
+
+def _paragraphs(count: int, size: int = 60) -> list[str]:
+    base = "Paragraph {i} of the benchmark document, spoken by the emulator at speed."
+    return [
+        (base.format(i=i) + " " + "More words follow here. " * 40)[:size].rsplit(" ", 1)[0] + "." for i in range(count)
+    ]
+
+
+async def _raw_client(url: str, texts: list[str], concurrency: int) -> float:
+    """The plain alternative: asyncio + httpx, same requests, same concurrency, nothing else."""
+    import httpx
+
+    slots = asyncio.Semaphore(concurrency)
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(
+        base_url=url, headers={"Authorization": "Bearer emulator-key"}, limits=limits, timeout=60
+    ) as client:
+
+        async def one(i: int, text: str) -> None:
+            body = {"text": text, "model_id": "eleven_multilingual_v2"}
+            if i > 0:
+                body["previous_text"] = texts[i - 1]
+            if i + 1 < len(texts):
+                body["next_text"] = texts[i + 1]
+            async with slots:
+                response = await client.post(
+                    "/tts-e/text-to-speech/JBFqnCBsd6RMkjVDRZzb", params={"output_format": "pcm_16000"}, json=body
+                )
+                response.raise_for_status()
+
+        started = time.perf_counter()
+        await asyncio.gather(*(one(i, t) for i, t in enumerate(texts)))
+        return time.perf_counter() - started
+
+
+def _narrate(**fields):
+    from flows.narrate import narrate
+    from flows.parameters import NarrationRequest
+
+    started = time.perf_counter()
+    manifest = asyncio.run(narrate(NarrationRequest(**fields)))
+    return time.perf_counter() - started, manifest
+
+
+def _ele_block(emulator, name: str, **fields) -> str:
+    from blocks import MaasEle
+
+    options = {
+        "endpoint": emulator.url,
+        "access_key": "emulator-key",
+        "output_format": "pcm_16000",
+        "chunk_characters": 1500,
+    } | fields
+    MaasEle(**options).save(name, overwrite=True)
+    return f"maas-ele/{name}"
+
+
+def b1(emulator, smoke: bool) -> list[Row]:
+    chunks = 40 if smoke else 400
+    texts = _paragraphs(chunks)
+    emulator.reset()
+    emulator.set_route("ele", latency_seconds=0.5)
+    rows = []
+    for global_limits in (True, False):
+        provider = _ele_block(
+            emulator, f"b1-{str(global_limits).lower()}", max_concurrency=16, global_limits=global_limits
+        )
+        with tempfile.TemporaryDirectory() as out:
+            flow_seconds, manifest = _narrate(
+                text="\n\n".join(texts), provider=provider, output=out, format="wav", sample_rate=16000
+            )
+        assert len(manifest.chunks) == chunks and manifest.chunks_cached == 0
+        raw_seconds = asyncio.run(_raw_client(emulator.url, texts, 16))
+        ratio = flow_seconds / raw_seconds
+        label = "with" if global_limits else "without"
+        rows.append(
+            Row(
+                f"B1 flow/raw, {chunks} chunks, 500 ms, c=16, {label} global limits",
+                "≤ 1.15",
+                f"{ratio:.3f} ({flow_seconds:.1f} s / {raw_seconds:.1f} s)",
+                ratio <= 1.15,
+            )
+        )
+    return rows
+
+
+def b2(smoke: bool) -> list[Row]:
+    from tasks.chunking import plan_chunks
+
+    size = 1_000_000 if smoke else 10_000_000
+    english = 'Dr. Smith went to Washington. He said, "It\'s 3.5 miles away!" Was it? Yes... it was. ' * 12 + "\n\n"
+    chinese = "今天天气很好。我们去公园散步吧！你觉得怎么样？好的；那就走吧……" * 12 + "\n\n"
+    rows = []
+    for name, base in (("English", english), ("Chinese", chinese)):
+        repeat = size // len(base.encode()) + 1
+        text = (base * repeat).encode()[:size].decode(errors="ignore")
+        started = time.perf_counter()
+        chunks = plan_chunks(text, 1500)
+        seconds = time.perf_counter() - started
+        rows.append(
+            Row(
+                f"B2 chunking {size / 1e6:.0f} MB {name} ({len(chunks):,} chunks)",
+                "≤ 2 s",
+                f"{seconds:.2f} s",
+                seconds <= 2,
+            )
+        )
+    return rows
+
+
+def _peak_rss_of_cli(args: list[str], env: dict) -> tuple[float, float]:
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "flows.cli", *args, "--quiet"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    _, _, usage = os.wait4(process.pid, 0)
+    process.returncode = 0
+    return usage.ru_maxrss / 1024, time.perf_counter() - started
+
+
+def b3(emulator, server, smoke: bool) -> list[Row]:
+    emulator.reset()
+    emulator.configure(speech="tone")
+    server.python(
+        f"from blocks import MaasEle; MaasEle(endpoint={emulator.url!r}, access_key='emulator-key', "
+        "output_format='pcm_16000', chunk_characters=1500, max_concurrency=8).save('b3', overwrite=True)"
+    )
+    results = {}
+    hours_list = (0.2, 2.0) if smoke else (2.0, 20.0)
+    for hours in hours_list:
+        characters = int(hours * 3600 * 15)
+        paragraph = "The fast emulator answers every request with a tone as long as the text. " * 20
+        with tempfile.TemporaryDirectory() as folder:
+            source = Path(folder) / "book.txt"
+            count = characters // len(paragraph) + 1
+            source.write_text("\n\n".join(f"{i}. {paragraph}" for i in range(count)))
+            rss, seconds = _peak_rss_of_cli(
+                [
+                    str(source),
+                    "--provider",
+                    "maas-ele/b3",
+                    "--out",
+                    str(Path(folder) / "out"),
+                    "--format",
+                    "wav",
+                    "--sample-rate",
+                    "16000",
+                ],
+                server.env,
+            )
+        results[hours] = (rss, seconds)
+    (h1, (r1, s1)), (h2, (r2, s2)) = results.items()
+    growth = (r2 - r1) / r1
+    return [
+        Row(f"B3 peak RSS, {h1:g} h document ({s1:.0f} s)", "≤ 400 MB", f"{r1:.0f} MB", r1 <= 400),
+        Row(
+            f"B3 peak RSS, {h2:g} h document ({s2:.0f} s)",
+            "≤ 400 MB, ≤ +15 %",
+            f"{r2:.0f} MB ({growth:+.0%})",
+            r2 <= 400 and growth <= 0.15,
+        ),
+    ]
+
+
+def b4(emulator, smoke: bool) -> list[Row]:
+    emulator.reset()
+    emulator.configure(speech="tone")
+    emulator.set_route("ele", latency_seconds=0.5)
+    chunks = 40 if smoke else 200
+    provider = _ele_block(emulator, "b4", max_concurrency=8, send_context=False)
+    paragraphs = _paragraphs(chunks, 120)
+    with tempfile.TemporaryDirectory() as out:
+        first, _ = _narrate(text="\n\n".join(paragraphs), provider=provider, output=out, name="doc")
+        emulator.reset()
+        emulator.set_route("ele", latency_seconds=0.5)
+        paragraphs[chunks // 2] = "This paragraph was edited after the first narration."
+        second, manifest = _narrate(text="\n\n".join(paragraphs), provider=provider, output=out, name="doc")
+    paid = emulator.served("ele")
+    share = second / first
+    return [
+        Row(
+            f"B4 re-run after one edit, {chunks} chunks",
+            "≤ 3 chunks, ≤ 15 % of first",
+            f"{paid} chunks, {share:.0%} ({second:.1f} s / {first:.1f} s)",
+            paid <= 3 and share <= 0.15,
+        )
+    ]
+
+
+def b5(emulator, smoke: bool) -> list[Row]:
+    chunks = 60 if smoke else 300
+    rows = []
+    for rate in (None, 10.0):
+        emulator.reset()
+        emulator.configure(speech="tone")
+        emulator.set_route("ele", rate_per_second=10)
+        provider = _ele_block(
+            emulator, f"b5-{int(rate or 0)}", max_concurrency=16, requests_per_second=rate, max_attempts=20
+        )
+        with tempfile.TemporaryDirectory() as out:
+            seconds, manifest = _narrate(
+                text="\n\n".join(_paragraphs(chunks)), provider=provider, output=out, format="wav", sample_rate=16000
+            )
+        stats = emulator.stats("ele")
+        served = stats["served"]
+        throughput = (served - 1) / stats["served_span_seconds"]  # sustained: first to last paid answer
+        label = "Prefect rate limit 10/s" if rate else "no client-side rate"
+        rows.append(
+            Row(
+                f"B5 {chunks} chunks at 10 req/s, {label} ({emulator.stats('ele')['throttled']} × 429)",
+                "0 failed, ≥ 8.5 req/s",
+                f"{len(manifest.chunks) - served} failed, {throughput:.2f} req/s",
+                served == len(manifest.chunks) and throughput >= 8.5,
+            )
+        )
+    return rows
+
+
+def b6(server, smoke: bool) -> list[Row]:
+    runs = 2 if smoke else 5
+    rows = []
+    for label, env in (
+        ("ephemeral Prefect", {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}),
+        ("running server", server.env),
+    ):
+        times = []
+        for _ in range(runs):
+            with tempfile.TemporaryDirectory() as out:
+                started = time.perf_counter()
+                subprocess.run(
+                    [sys.executable, "-m", "flows.cli", "--text", "Hello.", "--out", out, "--quiet"],
+                    cwd=ROOT,
+                    env=env,
+                    check=True,
+                    capture_output=True,
+                )
+                times.append(time.perf_counter() - started)
+        median = statistics.median(times)
+        passed = median <= 5 if label == "running server" else None
+        rows.append(
+            Row(
+                f'B6 narrate --text "Hello.", {label}, median of {runs}',
+                "≤ 5 s" if passed is not None else "report",
+                f"{median:.2f} s",
+                passed,
+            )
+        )
+    return rows
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--only", default="B1,B2,B3,B4,B5,B6")
+    parser.add_argument("--smoke", action="store_true", help="small sizes: checks every benchmark runs")
+    args = parser.parse_args()
+    wanted = set(args.only.upper().split(","))
+    from tests.prefect_server import PrefectServer
+    from tts_emulator.process import EmulatorProcess
+
+    emulator = EmulatorProcess("--speech", "tone")
+    server = PrefectServer() if wanted & {"B3", "B6"} else None
+    rows: list[Row] = []
+    try:
+        if "B2" in wanted:
+            rows += b2(args.smoke)
+        if wanted & {"B1", "B4", "B5"}:
+            _narrate(text="Warm-up.", output=tempfile.mkdtemp())  # starts Prefect: its start-up is B6's figure
+        if "B1" in wanted:
+            rows += b1(emulator, args.smoke)
+        if "B4" in wanted:
+            rows += b4(emulator, args.smoke)
+        if "B5" in wanted:
+            rows += b5(emulator, args.smoke)
+        if "B3" in wanted:
+            rows += b3(emulator, server, args.smoke)
+        if "B6" in wanted:
+            rows += b6(server, args.smoke)
+    finally:
+        emulator.stop()
+        if server:
+            server.stop()
+    print(
+        f"\nmachine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, {platform.platform()}"
+    )
+    print("| figure | target | measured | pass |\n|---|---|---|---|")
+    for row in rows:
+        verdict = "report" if row.passed is None else ("pass" if row.passed else "FAIL")
+        print(f"| {row.figure} | {row.target} | {row.measured} | {verdict} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
