@@ -4,12 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import random
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -18,6 +13,7 @@ from flows.narrate import narrate
 from flows.parameters import NarrationRequest
 from tasks.errors import ProviderError
 from tests.audio_probe import decoded_duration
+from tests.crash import kill_when, narrate_command, run_to_the_end
 from tests.provider_blocks import save_block
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -80,38 +76,14 @@ def test_killed_again_and_again_each_rerun_resumes_and_nothing_is_lost(prefect_e
     source.write_text(
         "\n\n".join(f"Section {i} of the book is unique. It is read aloud." for i in range(chunks)), encoding="utf-8"
     )
-    command = [
-        sys.executable,
-        "-m",
-        "flows.cli",
-        str(source),
-        "--provider",
-        provider,
-        "--out",
-        str(tmp_path / "out"),
-        "--quiet",
-    ]
+    command = narrate_command(source, provider, tmp_path / "out")
     store = tmp_path / "out" / ".chunks"
     rng = random.Random(7)
     kills = 0
     for _ in range(3):
-        process = subprocess.Popen(
-            command,
-            cwd=ROOT,
-            env=prefect_env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
         target = len(list(store.rglob("*.json"))) + rng.randint(2, 6)
-        deadline = time.monotonic() + 120
-        while len(list(store.rglob("*.json"))) < target and time.monotonic() < deadline and process.poll() is None:
-            time.sleep(0.02)
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-            kills += 1
-        process.wait()
-    final = subprocess.run(command, cwd=ROOT, env=prefect_env, capture_output=True, text=True, timeout=300)
+        kills += kill_when(command, prefect_env, lambda target=target: len(list(store.rglob("*.json"))) >= target)
+    final = run_to_the_end(command, prefect_env)
     assert final.returncode == 0, final.stderr
     paid = emulator.served("openai")
     assert kills == 3

@@ -4,11 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -19,6 +14,7 @@ from flows.parameters import NarrationRequest
 from tasks import progress
 from tasks.errors import ProviderError
 from tests.audio_probe import decoded_duration
+from tests.crash import kill_when, narrate_command, run_to_the_end
 from tests.provider_blocks import save_block
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -160,29 +156,15 @@ def test_a_killed_run_resumes_the_same_job_without_paying_again(prefect_env, emu
     provider = long_provider(emulator, "long-resume")
     source = tmp_path / "chapter.txt"
     source.write_text(CHAPTER.split("\n\n")[0], encoding="utf-8")
-    command = [
-        sys.executable,
-        "-m",
-        "flows.cli",
-        str(source),
-        "--provider",
-        provider,
-        "--out",
-        str(tmp_path / "out"),
-        "--quiet",
-    ]
-    first = subprocess.Popen(
-        command, cwd=ROOT, env=prefect_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
-    )
+    command = narrate_command(source, provider, tmp_path / "out")
     jobs = tmp_path / "out" / ".chunks" / "jobs"
-    deadline = time.monotonic() + 120
-    while not list(jobs.glob("*.json")) and time.monotonic() < deadline and first.poll() is None:
-        time.sleep(0.1)
-    time.sleep(0.5)  # polling
-    os.killpg(first.pid, signal.SIGKILL)
-    first.wait()
+
+    def polling() -> bool:
+        return bool(list(jobs.glob("*.json"))) and emulator.requests("nar-status") >= 2
+
+    assert kill_when(command, prefect_env, polling)
     assert emulator.served("nar-submit") == 1 and emulator.requests("nar-result") == 0
-    second = subprocess.run(command, cwd=ROOT, env=prefect_env, capture_output=True, text=True, timeout=300)
+    second = run_to_the_end(command, prefect_env)
     assert second.returncode == 0, second.stderr
     assert emulator.served("nar-submit") == 1
     assert emulator.requests("nar-result") == 1

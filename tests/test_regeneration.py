@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from flows.narrate import narrate
 from flows.parameters import NarrationRequest
+from tests.crash import kill_when, narrate_command, run_to_the_end
 from tests.provider_blocks import save_block
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -53,30 +49,13 @@ def test_a_run_killed_midway_pays_only_for_what_it_had_not_stored(prefect_env, e
     source.write_text(
         "\n\n".join(f"Chapter part {i} is unique. It is not like the others." for i in range(24)), encoding="utf-8"
     )
-    command = [
-        sys.executable,
-        "-m",
-        "flows.cli",
-        str(source),
-        "--provider",
-        provider,
-        "--out",
-        str(tmp_path / "out"),
-        "--quiet",
-    ]
-    first = subprocess.Popen(
-        command, cwd=ROOT, env=prefect_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
-    )
+    command = narrate_command(source, provider, tmp_path / "out")
     store = tmp_path / "out" / ".chunks"
-    deadline = time.monotonic() + 120
-    while len(list(store.rglob("*.json"))) < 6 and time.monotonic() < deadline and first.poll() is None:
-        time.sleep(0.05)
-    os.killpg(first.pid, signal.SIGKILL)
-    first.wait()
+    assert kill_when(command, prefect_env, lambda: len(list(store.rglob("*.json"))) >= 6)
     stored = len(list(store.rglob("*.json")))
     paid_before = emulator.served("openai")
     assert 6 <= stored < 24 and paid_before >= stored
-    second = subprocess.run(command, cwd=ROOT, env=prefect_env, capture_output=True, text=True, timeout=300)
+    second = run_to_the_end(command, prefect_env)
     assert second.returncode == 0, second.stderr
     assert emulator.served("openai") - paid_before == 24 - stored
     assert "from the chunk store" in second.stdout
