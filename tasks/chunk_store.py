@@ -31,6 +31,10 @@ def chunk_key(text: str, identity: dict[str, Any], context: dict[str, str]) -> s
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
+def _cached(record: bytes) -> ChunkAudio:
+    return ChunkAudio.model_validate_json(record).model_copy(update={"cached": True})
+
+
 class ChunkStore:
     """Chunk audio under `<root>/<key[:2]>/<key>.<ext>` with `<key>.json` beside it."""
 
@@ -48,8 +52,21 @@ class ChunkStore:
             record = self.fs.cat_file(self._record_path(key))
         except FileNotFoundError:
             return None
-        audio = ChunkAudio.model_validate_json(record)
-        return audio.model_copy(update={"cached": True})
+        return _cached(record)
+
+    def get_many(self, keys: list[str]) -> dict[str, ChunkAudio]:
+        """The stored ones among `keys`, in one batched read (concurrent on object stores)."""
+        paths = {self._record_path(key): key for key in dict.fromkeys(keys)}
+        try:
+            records = self.fs.cat(list(paths), on_error="omit")
+        except FileNotFoundError:
+            return {}
+        found: dict[str, ChunkAudio] = {}
+        for path, record in records.items():
+            key = paths.get(path) or paths.get(self.fs._strip_protocol(path))
+            if key and isinstance(record, bytes):
+                found[key] = _cached(record)
+        return found
 
     def _audio_path(self, key: str, encoding: AudioEncoding) -> str:
         return f"{self.root}/{key[:2]}/{key}.{encoder_for(encoding.kind).extension}"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import fsspec
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
@@ -47,16 +46,4 @@ def plan(text: str, engine: SpeechEngine, subtitles: tuple[str, str] | None = No
 @task(name="find-stored-chunks", cache_policy=NO_CACHE)
 def find_stored(store_url: str, keys: list[str]) -> dict[str, ChunkAudio]:
     """Chunks already in the store, fetched in one batched read (concurrent on object stores)."""
-    store = ChunkStore(store_url)
-    unique = list(dict.fromkeys(keys))
-    paths = {store._record_path(key): key for key in unique}
-    try:
-        records = store.fs.cat(list(paths), on_error="omit")
-    except FileNotFoundError:
-        records = {}
-    found: dict[str, ChunkAudio] = {}
-    for path, record in records.items():
-        key = paths.get(path) or paths.get(fsspec.core.strip_protocol(path))
-        if key and isinstance(record, bytes):
-            found[key] = ChunkAudio.model_validate_json(record).model_copy(update={"cached": True})
-    return found
+    return ChunkStore(store_url).get_many(keys)
