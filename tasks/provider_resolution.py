@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from prefect.blocks.core import Block
 
 from blocks.local_speech import LocalSpeech
@@ -9,6 +11,8 @@ from blocks.narration_storage import NarrationStorage
 from blocks.speech_provider import SpeechProvider
 from tasks.errors import NarrationInputError
 from tasks.providers import ENGINES
+
+BlockT = TypeVar("BlockT", bound=Block)
 
 
 async def load_provider(reference: str | None) -> SpeechProvider:
@@ -22,21 +26,20 @@ async def load_provider(reference: str | None) -> SpeechProvider:
         )
     if slug not in ENGINES:
         raise NarrationInputError("provider", f"unknown provider type {slug!r}; known: {', '.join(sorted(ENGINES))}")
-    try:
-        block = await Block.aload(reference)
-    except ValueError as error:
-        raise NarrationInputError("provider", f"no block {reference!r} is saved ({error})") from None
-    if not isinstance(block, SpeechProvider):
-        raise NarrationInputError("provider", f"{reference!r} is not a speech provider block")
-    return block
+    return await _load_saved(reference, "provider", SpeechProvider, "speech provider")
 
 
 async def load_storage(reference: str) -> NarrationStorage:
     """A saved narration-storage block, '<type>/<name>'."""
+    return await _load_saved(reference, "storage", NarrationStorage, "narration-storage")
+
+
+async def _load_saved(reference: str, field: str, kind: type[BlockT], what: str) -> BlockT:
+    """Load a saved block, or say in the field's name that it is missing or of the wrong kind."""
     try:
         block = await Block.aload(reference)
     except ValueError as error:
-        raise NarrationInputError("storage", f"no block {reference!r} is saved ({error})") from None
-    if not isinstance(block, NarrationStorage):
-        raise NarrationInputError("storage", f"{reference!r} is not a narration-storage block")
+        raise NarrationInputError(field, f"no block {reference!r} is saved ({error})") from None
+    if not isinstance(block, kind):
+        raise NarrationInputError(field, f"{reference!r} is not a {what} block")
     return block
