@@ -33,8 +33,14 @@ class OpenAISpeechEngine(HttpEngine):
                     "model",
                     f"{block.model!r} is not one of {', '.join(block.MODELS)} (set 'accept_unlisted' for a relay)",
                 )
-            if self.voice not in block.VOICES:
-                raise NarrationInputError("voice", f"{self.voice!r} is not one of {', '.join(block.VOICES)}")
+            self.check_voice()
+        self.check_speed()
+
+    def check_voice(self) -> None:
+        if self.voice not in self.block.VOICES:
+            raise NarrationInputError("voice", f"{self.voice!r} is not one of {', '.join(self.block.VOICES)}")
+
+    def check_speed(self) -> None:
         if not 0.25 <= self.speed <= 4.0:
             raise NarrationInputError("speed", f"{self.speed} is outside 0.25 to 4.0")
 
@@ -71,10 +77,8 @@ class MaasOSpeechEngine(OpenAISpeechEngine):
     block: MaasOSpeech
 
     async def prepare(self) -> None:
-        if self.voice not in self.block.VOICES:
-            raise NarrationInputError("voice", f"{self.voice!r} is not one of {', '.join(self.block.VOICES)}")
-        if not 0.25 <= self.speed <= 4.0:
-            raise NarrationInputError("speed", f"{self.speed} is outside 0.25 to 4.0")
+        self.check_voice()
+        self.check_speed()
 
     def body(self, text: str) -> dict[str, Any]:
         body = {"input": text, "voice": self.voice, "response_format": self.block.response_format, "speed": self.speed}
