@@ -11,16 +11,15 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import acreate_progress_artifact, aupdate_progress_artifact
 
 from tasks import progress
-from tasks.audio_check import check_audio
 from tasks.chunk_store import ChunkStore
-from tasks.errors import AudioCheckError, ProviderError
-from tasks.long_jobs import JobFailed, JobRecords, download_result, long_job_encoding, poll_job, submit_job
+from tasks.errors import ProviderError
+from tasks.long_jobs import JobFailed, JobRecords, download_checked, long_job_encoding, poll_job, submit_job
 from tasks.models import ChunkAudio, PlannedChunk
 from tasks.provider_resolution import load_provider
 from tasks.providers import engine_for
 from tasks.providers.maas_nar import MaasNarEngine
 
-EXPIRED_RESUBMISSIONS = 1
+UNUSABLE_RESULT_RESUBMISSIONS = 1  # an expired or broken result is paid for once more, not again and again
 
 
 @flow(name="narrate-long-job", flow_run_name="long-job-chunk-{chunk_index}", retries=0)
@@ -39,7 +38,7 @@ async def narrate_long_job(
     last_update = 0.0
     record = await asyncio.to_thread(records.get, chunk.key)
     submissions = record.submission if record else 0
-    expired = 0
+    unusable = 0
     last_error: ProviderError | None = None
 
     async def on_percent(percent: float) -> None:
@@ -73,27 +72,20 @@ async def narrate_long_job(
                 record = None
                 continue
             try:
-                local = await download_result(engine, status_client, status.result or "", record)
+                local, duration = await download_checked(engine, status_client, status.result or "", record, chunk.text)
             except JobFailed as error:
-                expired += 1
+                unusable += 1
                 last_error = error.for_chunk(chunk.index)
                 logger.warning("%s", last_error)
                 await asyncio.to_thread(records.forget, chunk.key)
                 record = None
-                if expired > EXPIRED_RESUBMISSIONS:
+                if unusable > UNUSABLE_RESULT_RESUBMISSIONS:
                     raise last_error from None
                 continue
             try:
-                encoding = long_job_encoding(engine)
-                with open(local, "rb") as audio:
-                    duration = await asyncio.to_thread(check_audio, audio, encoding, chunk.text, engine.speed)
-                entry = await asyncio.to_thread(store.put_file, chunk.key, local, encoding, duration, record.task_id)
-            except AudioCheckError as error:
-                last_error = JobFailed(engine.label, f"task {record.task_id}: {error}", chunk_index=chunk.index)
-                logger.warning("%s", last_error)
-                await asyncio.to_thread(records.forget, chunk.key)
-                record = None
-                continue
+                entry = await asyncio.to_thread(
+                    store.put_file, chunk.key, local, long_job_encoding(engine), duration, record.task_id
+                )
             finally:
                 os.unlink(local)
             await asyncio.to_thread(records.forget, chunk.key)

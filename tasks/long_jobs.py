@@ -20,8 +20,9 @@ from pydantic import BaseModel
 
 from speech_audio.encodings import AudioEncoding, AudioKind
 from tasks.atomic_files import write_bytes_atomic
+from tasks.audio_check import check_audio
 from tasks.chunk_store import ChunkStore
-from tasks.errors import ProviderError
+from tasks.errors import AudioCheckError, ProviderError
 from tasks.models import PlannedChunk
 from tasks.provider_urls import check_provider_url
 from tasks.providers.maas_nar import MaasNarEngine
@@ -29,6 +30,7 @@ from tasks.retry_policy import call_with_retries
 
 EXPIRED_RESULT_STATUSES = frozenset({403, 404, 410})
 STATUS_ERRORS_TOLERATED = 8
+DOWNLOAD_ATTEMPTS = 5  # downloads are free: a broken transfer is fetched again before a paid resubmission
 
 
 class JobRecord(BaseModel):
@@ -176,6 +178,39 @@ async def download_result(engine: MaasNarEngine, client: httpx.AsyncClient, url:
     except BaseException:
         os.unlink(path)
         raise
+
+
+async def download_checked(
+    engine: MaasNarEngine, client: httpx.AsyncClient, url: str, record: JobRecord, text: str
+) -> tuple[str, float]:
+    """Download the result and check its audio; fetch again on a broken transfer or bad audio.
+
+    Returns the local file and its duration. After DOWNLOAD_ATTEMPTS the job counts as failed
+    (JobFailed), so the caller may pay for one more submission; an expired URL fails at once.
+    """
+    encoding = long_job_encoding(engine)
+
+    async def attempt() -> tuple[str, float]:
+        path = await download_result(engine, client, url, record)
+        try:
+            with open(path, "rb") as audio:
+                return path, await asyncio.to_thread(check_audio, audio, encoding, text, engine.speed)
+        except BaseException:
+            os.unlink(path)
+            raise
+
+    try:
+        return await call_with_retries(
+            attempt, attempts=DOWNLOAD_ATTEMPTS, max_wait=engine.block.max_retry_wait_seconds
+        )
+    except JobFailed:
+        raise
+    except (AudioCheckError, httpx.TransportError) as error:
+        raise JobFailed(engine.label, f"the result of task {record.task_id} is unusable: {error}") from None
+    except ProviderError as error:
+        if not error.retryable:
+            raise
+        raise JobFailed(engine.label, f"the result of task {record.task_id} is unusable: {error}") from None
 
 
 def long_job_encoding(engine: MaasNarEngine) -> AudioEncoding:

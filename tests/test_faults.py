@@ -9,7 +9,7 @@ import pytest
 from flows.narrate import narrate
 from flows.parameters import NarrationRequest
 from tasks.errors import ProviderError
-from tests.provider_blocks import save_block
+from tests.provider_blocks import ROUTE_OF, save_block
 
 TEXT = "One sentence for the first chunk. Another sentence here.\n\nA second paragraph closes the document."
 
@@ -56,6 +56,32 @@ def test_a_fault_is_survived_with_the_same_audio_and_nothing_paid_twice(clean_au
     assert stats["faults"] == injected
     paid_for_bad_audio = injected if fault["kind"] == "silence" else 0
     assert stats["served"] == chunks + paid_for_bad_audio
+
+
+EVERY_FAULT = [fault.values[0] for fault in FAULTS]
+
+
+@pytest.mark.parametrize("slug", ["maas-ospeech", "maas-aspeech", "maas-nar", "maas-ele"])
+def test_every_fault_in_turn_on_every_other_provider(prefect_api_url, emulator, tmp_path, slug):
+    """The whole fault list, queued on the provider's route and met one after another by its requests.
+
+    OpenAI meets each fault on its own above; here every other provider meets all of them in one
+    run, so the matrix stays affordable in CI. The audio must equal a clean run's, byte for byte.
+    """
+    route = ROUTE_OF[slug]
+    provider = save_block(slug, emulator.url, "matrix", chunk_characters=40, timeout_seconds=1.5, max_attempts=16)
+    manifest = run(text=TEXT, provider=provider, output=str(tmp_path / "clean"), name="doc")
+    chunks = len(manifest.chunks)
+    assert emulator.served(route) == chunks >= 3
+    emulator.reset()
+    for fault in EVERY_FAULT:
+        emulator.add_fault(route, **fault)
+    run(text=TEXT, provider=provider, output=str(tmp_path / "faulty"), name="doc")
+    assert (tmp_path / "faulty" / "doc.mp3").read_bytes() == (tmp_path / "clean" / "doc.mp3").read_bytes()
+    stats = emulator.stats(route)
+    injected = sum(fault.get("times", 1) for fault in EVERY_FAULT)
+    assert stats["faults"] == injected, stats
+    assert stats["served"] == chunks + 1, stats  # the silent answer is paid once more; nothing else twice
 
 
 @pytest.mark.parametrize("status", [400, 401, 403, 404, 413, 422])

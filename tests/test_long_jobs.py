@@ -13,6 +13,7 @@ from flows.narrate import narrate
 from flows.parameters import NarrationRequest
 from tasks import progress
 from tasks.errors import ProviderError
+from tasks.long_jobs import DOWNLOAD_ATTEMPTS
 from tests.audio_probe import decoded_duration
 from tests.crash import kill_when, narrate_command, run_to_the_end
 from tests.provider_blocks import save_block
@@ -102,6 +103,40 @@ def test_status_errors_and_malformed_answers_are_retried(prefect_api_url, emulat
     emulator.add_fault("nar-status", kind="malformed-status", times=2)
     manifest = run(text=CHAPTER.split("\n\n")[0], provider=long_provider(emulator, "long-status"), output=str(tmp_path))
     assert emulator.served("nar-submit") == 1 and manifest.duration_seconds > 3
+
+
+def test_long_job_faults_on_every_route_cost_nothing_more_and_change_nothing(prefect_api_url, emulator, tmp_path):
+    """Submit, status and download each fail in every transient way; the audio equals a clean run's.
+
+    A broken download is fetched again (free), never paid for with a new submission.
+    """
+    provider = long_provider(emulator, "long-matrix", timeout_seconds=1.5, max_attempts=8)
+    clean = run(text=CHAPTER, provider=provider, output=str(tmp_path / "clean"), name="chapter")
+    emulator.reset()
+    for fault in (
+        {"kind": "status", "status": 429, "retry_after": "1"},
+        {"kind": "status", "status": 503},
+        {"kind": "reset"},
+        {"kind": "hang", "seconds": 3},
+    ):
+        emulator.add_fault("nar-submit", **fault)
+    for fault in ({"kind": "status", "status": 500}, {"kind": "reset"}, {"kind": "malformed-status"}):
+        emulator.add_fault("nar-status", **fault)
+    for fault in ({"kind": "status", "status": 502}, {"kind": "truncate"}, {"kind": "garbage"}):
+        emulator.add_fault("nar-result", **fault)
+    run(text=CHAPTER, provider=provider, output=str(tmp_path / "faulty"), name="chapter")
+    assert (tmp_path / "faulty" / "chapter.mp3").read_bytes() == (tmp_path / "clean" / "chapter.mp3").read_bytes()
+    assert [emulator.stats(route)["faults"] for route in ("nar-submit", "nar-status", "nar-result")] == [4, 3, 3]
+    assert emulator.served("nar-submit") == len(clean.chunks) == 2
+
+
+def test_a_job_whose_result_is_silent_is_paid_once_more_and_never_trusted(prefect_api_url, emulator, tmp_path):
+    emulator.add_fault("nar-submit", kind="silence")
+    manifest = run(text=CHAPTER, provider=long_provider(emulator, "long-silent"), output=str(tmp_path))
+    assert emulator.served("nar-submit") == len(manifest.chunks) + 1
+    assert (
+        emulator.stats("nar-result")["served"] == len(manifest.chunks) + DOWNLOAD_ATTEMPTS
+    )  # the silent result, fetched again and again
 
 
 def test_a_job_that_never_finishes_times_out_naming_the_task(prefect_api_url, emulator, tmp_path):

@@ -14,7 +14,7 @@ FaultKind = Literal[
     "hang",  # wait `seconds` (past the client's timeout) before answering
     "truncate",  # promise the whole audio, send half, close
     "garbage",  # 200 with bytes that are not audio
-    "silence",  # 200 with well-formed audio of pure silence
+    "silence",  # 200 with well-formed audio of pure silence (on nar-submit: a job whose result is silence)
     "fail-job",  # long job: finishes with succeeded=false
     "expire-result",  # long job: the result URL has already expired when fetched
     "malformed-status",  # long job: the status answer is not JSON

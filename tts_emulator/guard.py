@@ -109,6 +109,8 @@ def guarded(route: str, shape: ErrorShape, *, auth: bool = True) -> Callable[[Ha
                     if fault.kind == "reset":
                         return reset_connection(request)
                     await asyncio.sleep(fault.seconds)
+                    if request.transport is None or request.transport.is_closing():
+                        return web.Response(status=499)  # the client gave up: nothing delivered, nothing paid
                     fault = None
                 try:
                     return await handler(request, fault)

@@ -15,7 +15,7 @@ from speech_audio.codec import decoded_samples
 from speech_audio.encodings import AudioEncoding, AudioKind
 from tts_emulator.config import FaultRule
 from tts_emulator.guard import STATE, Rejection, guarded, nar_error, send_audio
-from tts_emulator.speech import render
+from tts_emulator.speech import render, silence
 from tts_emulator.validation import answer_audio, one_of
 
 NAR_VOICES = {"Yifei": "cmn", "Xiaomo": "cmn", "Yunyang": "cmn", "Jenny": "en-us", "Guy": "en-us", "Aria": "en-us"}
@@ -39,6 +39,7 @@ class Job:
     speed: float
     created: float
     fail: bool = False
+    silent: bool = False  # the job "succeeds" with a result of pure silence
     audio: bytes | None = None
     duration: float = 0.0
     polls: int = 0
@@ -135,10 +136,18 @@ async def nar_submit(request: web.Request, fault: FaultRule | None) -> web.Respo
             "TextTooLong",
             f"The text is {len(text)} characters; the maximum is {state.config.nar_long_max_characters}.",
         )
+    kind_of_fault = fault.kind if fault is not None else None
     job = Job(
-        uuid.uuid4().hex, text, kind, language, speed, time.monotonic(), fail=bool(fault and fault.kind == "fail-job")
+        uuid.uuid4().hex,
+        text,
+        kind,
+        language,
+        speed,
+        time.monotonic(),
+        fail=kind_of_fault == "fail-job",
+        silent=kind_of_fault == "silence",
     )
-    if job.fail:
+    if job.fail or job.silent:
         state.route_stats("nar-submit").faults += 1
     request.app[JOBS][job.task_id] = job
     stats = state.route_stats("nar-submit")
@@ -195,7 +204,9 @@ async def nar_status(request: web.Request, fault: FaultRule | None) -> web.Respo
                 "durationInSeconds": 0,
             }
         )
-    if job.audio is None:
+    if job.audio is None and job.silent:
+        job.audio = silence(job.kind, RATE)
+    elif job.audio is None:
         job.audio = await render(
             job.text, job.kind, RATE, language=job.language, speed=job.speed, engine=state.config.speech
         )
