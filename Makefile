@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
+# The UI test drives Debian's chromium (never a browser downloaded by a test tool).
+CHROMIUM := /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 120
 
 .PHONY: demo test bench lint install clean
@@ -15,13 +18,17 @@ $(INSTALLED): pyproject.toml
 
 install: $(INSTALLED)
 
+$(CHROMIUM):
+	$(SUDO) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium
+
 demo: $(INSTALLED)
 	$(BIN)/narrate examples/sample.md --out ./narrations/
 
 bench: $(INSTALLED)
 	$(BIN)/python -m benchmarks.bench
 
-test: $(INSTALLED)
+test: $(INSTALLED) $(CHROMIUM)
 	$(BIN)/python -m pytest
 
 lint: $(INSTALLED)

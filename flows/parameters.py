@@ -28,7 +28,7 @@ class NarrationRequest(BaseModel):
         str,
         Field(
             title="Provider",
-            description="Block as <type>/<name> (e.g. maas-ele/my-block); 'local-speech' is the offline engine.",
+            description="Block as `type/name` (e.g. `maas-ele/my-block`); 'local-speech' is the offline engine.",
         ),
     ] = "local-speech"
     voice: Annotated[str | None, Field(title="Voice", description="Provider voice; empty for the block's default.")] = (
@@ -45,7 +45,10 @@ class NarrationRequest(BaseModel):
     ] = "./narrations/"
     name: Annotated[
         str | None,
-        Field(title="Name", description="File name stem of the outputs; default: the source's stem or text-<hash>."),
+        Field(
+            title="Name",
+            description="File name stem of the outputs; default: the source's stem or `text-` and a hash of the text.",
+        ),
     ] = None
     paragraph_pause_seconds: Annotated[
         float, Field(title="Paragraph pause", ge=0.0, le=10.0, description="Silence between paragraphs, seconds.")
@@ -58,12 +61,15 @@ class NarrationRequest(BaseModel):
         str | None,
         Field(
             title="Storage block",
-            description="A narration-storage block (<type>/<name>) whose credentials open the source, output and chunk store URLs.",
+            description="A narration-storage block (`type/name`) whose credentials open the source, output and chunk store URLs.",
         ),
     ] = None
     chunk_store: Annotated[
         str | None,
-        Field(title="Chunk store URL", description="Where synthesized chunks are kept; default: <output>/.chunks."),
+        Field(
+            title="Chunk store URL",
+            description="Where synthesized chunks are kept; default: `.chunks` under the output URL.",
+        ),
     ] = None
 
     @model_validator(mode="after")

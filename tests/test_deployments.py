@@ -214,3 +214,35 @@ def test_two_workers_share_a_folder_in_s3_within_the_providers_cap(server, emula
     assert stats["served"] >= 4 * 6 and stats["max_in_flight"] <= 3
     for i in range(4):
         assert fs.exists(f"shared/out/doc-{i}.mp3") and fs.exists(f"shared/out/doc-{i}.manifest.json")
+
+
+def test_a_person_runs_narrate_from_the_ui_form_and_the_audio_appears(server, emulator, tmp_path):
+    """Debian chromium fills the `narrate` deployment's Run form, submits it, and watches the run complete."""
+    from tests.browser import choose, chromium_page, fill_text, form_field, submit_until_created
+
+    async def deployment_id() -> str:
+        async with PrefectClient(server.api_url) as client:
+            return str((await _deployment(client, "narrate/narrate")).id)
+
+    run_form = f"{server.ui_url}/deployments/deployment/{asyncio.run(deployment_id())}/run"
+    with chromium_page() as page:
+        page.goto(run_form, wait_until="networkidle")
+        page.locator(".flow-run-name-input input").fill("from-the-browser")
+        assert "maas-ele/my-block" in form_field(page, "Provider (Optional)").inner_text()  # description intact
+        fill_text(page, "Text (Optional)", "Hello from the Run form. It has two sentences.")
+        fill_text(page, "Provider (Optional)", "openai-speech/deployed")
+        fill_text(page, "Output URL (Optional)", str(tmp_path))
+        fill_text(page, "Name (Optional)", "from-ui")
+        choose(page, "Format (Optional)", "flac")
+        run_id = submit_until_created(page)
+        page.goto(f"{server.ui_url}/runs/flow-run/{run_id}")
+        badge = page.locator(".page-heading-flow-run__meta .state-badge")
+        badge.filter(has_text="Completed").wait_for(timeout=180_000)
+
+    manifest = json.loads((tmp_path / "from-ui.manifest.json").read_text())
+    assert manifest["format"] == "flac" and emulator.served("openai") == len(manifest["chunks"]) >= 1
+    assert (
+        abs(decoded_duration(manifest["audio"], "flac", manifest["sample_rate"]) - manifest["duration_seconds"]) <= 0.05
+    )
+    run = next(r for r in runs_of(server, "narrate/narrate") if r.name == "from-the-browser")
+    assert run.state.is_completed() and run.parameters["request"]["format"] == "flac"
