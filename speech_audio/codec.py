@@ -12,7 +12,7 @@ from typing import BinaryIO
 
 import av
 
-from speech_audio.encodings import AudioEncoding, AudioKind, encoder_for
+from speech_audio.encodings import FRAGMENT_MUXERS, AudioEncoding, AudioKind, encoder_for
 
 BYTES_PER_SAMPLE = 2
 
@@ -32,9 +32,37 @@ def _frame_bytes(frame: av.AudioFrame) -> bytes:
     return bytes(frame.planes[0])[: frame.samples * BYTES_PER_SAMPLE]
 
 
+RAW_BLOCK_SAMPLES = 1 << 16
+
+
+def _decode_raw_s16(file: BinaryIO, source_rate: int, sample_rate: int) -> Iterator[bytes]:
+    """Raw s16le needs no demuxer: blocks of 64 k samples, resampled only if the rate differs.
+
+    Through FFmpeg's demuxer the same data arrives in packets of about a thousand samples, each a
+    round trip through Python: about ten times slower for the provider answers that are raw PCM.
+    """
+    resampler = av.AudioResampler(format="s16", layout="mono", rate=sample_rate) if source_rate != sample_rate else None
+    carry = b""
+    while block := file.read(RAW_BLOCK_SAMPLES * BYTES_PER_SAMPLE):
+        block, carry = carry + block, b""
+        if len(block) % BYTES_PER_SAMPLE:
+            block, carry = block[:-1], block[-1:]
+        if resampler is None:
+            yield block
+            continue
+        for out in resampler.resample(_pcm_frame(block, source_rate)):
+            yield _frame_bytes(out)
+    if resampler is not None:
+        for out in resampler.resample(None):
+            yield _frame_bytes(out)
+
+
 def decode_pcm(source: bytes | BinaryIO, encoding: AudioEncoding, sample_rate: int) -> Iterator[bytes]:
-    """Yield the audio as s16le mono PCM at `sample_rate`, a frame's worth at a time."""
+    """Yield the audio as s16le mono PCM at `sample_rate`, a frame's worth (or a raw block) at a time."""
     file = io.BytesIO(source) if isinstance(source, bytes | bytearray) else source
+    if encoding.kind is AudioKind.PCM and encoding.sample_rate:
+        yield from _decode_raw_s16(file, encoding.sample_rate, sample_rate)
+        return
     try:
         with av.open(file, mode="r", format=encoding.demuxer, options=encoding.demuxer_options) as container:
             if not container.streams.audio:
@@ -54,6 +82,12 @@ def decoded_samples(source: bytes, encoding: AudioEncoding, sample_rate: int) ->
     return sum(len(piece) for piece in decode_pcm(source, encoding, sample_rate)) // BYTES_PER_SAMPLE
 
 
+def decoded_samples_of_file(path: str, encoding: AudioEncoding, sample_rate: int) -> int:
+    """Like decoded_samples, for a local file, read as it is decoded."""
+    with open(path, "rb") as file:
+        return sum(len(piece) for piece in decode_pcm(file, encoding, sample_rate)) // BYTES_PER_SAMPLE
+
+
 class PcmEncoder:
     """Encodes s16le mono PCM, fed in pieces of any size, into one file in one pass.
 
@@ -61,14 +95,18 @@ class PcmEncoder:
     FIFO hands the codec exactly the frame size it needs, and packets go straight to `target`.
     """
 
-    def __init__(self, target: str | BinaryIO, kind: AudioKind | str, sample_rate: int) -> None:
+    def __init__(
+        self, target: str | BinaryIO, kind: AudioKind | str, sample_rate: int, *, fragment: bool = False
+    ) -> None:
+        """`fragment`: write a piece meant to be concatenated with others (see FRAGMENT_MUXERS)."""
         spec = encoder_for(kind)
         if spec.sample_rates and sample_rate not in spec.sample_rates:
             allowed = ", ".join(str(rate) for rate in spec.sample_rates)
             raise ValueError(f"{spec.codec} cannot encode at {sample_rate} Hz; use one of {allowed}")
         self.sample_rate = sample_rate
         self.samples_written = 0
-        self._container = av.open(target, mode="w", format=spec.muxer)
+        muxer, options = FRAGMENT_MUXERS[AudioKind(kind)] if fragment else (spec.muxer, {})
+        self._container = av.open(target, mode="w", format=muxer, options=options)
         self._stream = self._container.add_stream(spec.codec, rate=sample_rate, layout="mono")
         if spec.bit_rate:
             self._stream.bit_rate = spec.bit_rate

@@ -107,3 +107,13 @@ def encoder_for(kind: AudioKind | str) -> EncoderSpec:
     except ValueError:
         known = ", ".join(k.value for k in AudioKind)
         raise ValueError(f"unknown audio format {kind!r}; known: {known}") from None
+
+
+# Formats whose independently encoded pieces play back to back when their bytes are concatenated:
+# the muxer and options that write such a piece (no Xing/ID3 header, raw PCM in place of WAV).
+FRAGMENT_MUXERS: dict[AudioKind, tuple[str, dict[str, str]]] = {
+    AudioKind.MP3: ("mp3", {"write_xing": "0", "id3v2_version": "0"}),
+    AudioKind.AAC: ("adts", {}),
+    AudioKind.WAV: ("s16le", {}),
+    AudioKind.PCM: ("s16le", {}),
+}

@@ -1,14 +1,18 @@
-"""Assembly: decode chunk after chunk into one PCM stream, add pauses, encode once, streaming.
+"""Assembly: chunks (and the pauses after them) into one narration file, streaming, uploaded atomically.
 
-At no point is more than one chunk's audio in memory: each chunk is read from the store,
-decoded and resampled frame by frame into a single encoder that writes to a local temporary
-file, which is then uploaded atomically. Timings come from the samples actually written.
+Formats whose encoded pieces concatenate (MP3, AAC, WAV, PCM) are assembled from encoded
+segments kept beside the chunk store (tasks.segments): only segments with new chunks are
+encoded, the rest are copied. Others (Opus, FLAC) are decoded chunk after chunk into a single
+encoder. Either way no more than one chunk's audio is in memory, and the timings come from the
+samples actually written.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
+import wave
 
 import fsspec
 from prefect import task
@@ -20,6 +24,9 @@ from speech_audio.encodings import AudioKind
 from tasks.atomic_files import put_file_atomic
 from tasks.chunk_store import ChunkStore
 from tasks.models import ChunkAudio
+from tasks.segments import EncodedSegment, SegmentStore, concatenable, plan_segments, segment_key
+
+COPY_BLOCK = 1 << 20
 
 
 class ChunkTiming(BaseModel):
@@ -60,6 +67,46 @@ def encode_chunks(
     return timings, total
 
 
+def concatenate_segments(
+    store: ChunkStore,
+    chunks: list[ChunkAudio],
+    pauses: list[float],
+    kind: AudioKind,
+    sample_rate: int,
+    target: str,
+) -> tuple[list[ChunkTiming], int]:
+    """Write the narration to the local file `target` from stored segments, encoding the missing ones."""
+    segments_store = SegmentStore(store)
+    segments: list[EncodedSegment] = []
+    for part in plan_segments(chunks, pauses):
+        key = segment_key(chunks[part], pauses[part], kind, sample_rate)
+        segments.append(
+            segments_store.get(key) or segments_store.encode(key, chunks[part], pauses[part], kind, sample_rate)
+        )
+    total = sum(segment.samples for segment in segments)
+    timings: list[ChunkTiming] = []
+    offset = 0
+    for segment in segments:
+        timings += [
+            ChunkTiming(start_seconds=(offset + start) / sample_rate, duration_seconds=length / sample_rate)
+            for start, length in segment.chunk_spans
+        ]
+        offset += segment.samples
+    with open(target, "wb") as output:
+        if kind is AudioKind.WAV:  # WAV segments are raw PCM: the header goes in front of them all
+            with wave.open(output, "wb") as wav:
+                wav.setparams((1, 2, sample_rate, total, "NONE", "not compressed"))
+                for segment in segments:
+                    with segments_store.fs.open(segment.path, "rb") as piece:
+                        while block := piece.read(COPY_BLOCK):
+                            wav.writeframesraw(block)
+        else:
+            for segment in segments:
+                with segments_store.fs.open(segment.path, "rb") as piece:
+                    shutil.copyfileobj(piece, output, COPY_BLOCK)
+    return timings, total
+
+
 @task(name="assemble-audio", cache_policy=NO_CACHE)
 def assemble_audio(
     store_url: str,
@@ -75,7 +122,8 @@ def assemble_audio(
     handle, local = tempfile.mkstemp(suffix=f".{kind.value}", prefix="narration-")
     os.close(handle)
     try:
-        timings, total = encode_chunks(store, chunks, pauses, kind, sample_rate, local)
+        assemble = concatenate_segments if concatenable(kind) else encode_chunks
+        timings, total = assemble(store, chunks, pauses, kind, sample_rate, local)
         put_file_atomic(fs, local, path)
     finally:
         os.unlink(local)

@@ -41,7 +41,8 @@ def test_every_format_decodes_to_the_manifest_duration(prefect_api_url, tmp_path
     assert abs(_srt_end_seconds(srt) - measured) <= TOLERANCE
     assert vtt.startswith("WEBVTT")
     last = manifest.chunks[-1]
-    assert abs(last.start_seconds + last.duration_seconds - manifest.duration_seconds) < 1e-6
+    # Segmented formats (mp3, aac) end with the codec's priming and padding: under 0.1 s of silence.
+    assert -1e-6 < manifest.duration_seconds - (last.start_seconds + last.duration_seconds) < 0.1
 
 
 def test_manifest_records_every_chunk_and_pauses_between_paragraphs(prefect_api_url, tmp_path):
