@@ -9,6 +9,7 @@ samples actually written.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import tempfile
@@ -107,8 +108,7 @@ def concatenate_segments(
     return timings, total
 
 
-@task(name="assemble-audio", cache_policy=NO_CACHE)
-def assemble_audio(
+def write_narration(
     store_url: str,
     chunks: list[ChunkAudio],
     pauses: list[float],
@@ -122,11 +122,62 @@ def assemble_audio(
     handle, local = tempfile.mkstemp(suffix=f".{kind.value}", prefix="narration-")
     os.close(handle)
     try:
-        assemble = concatenate_segments if concatenable(kind) else encode_chunks
-        timings, total = assemble(store, chunks, pauses, kind, sample_rate, local)
+        timings, total = assembler_for(kind)(store, chunks, pauses, kind, sample_rate, local)
         put_file_atomic(fs, local, path)
     finally:
         os.unlink(local)
     return AssembledAudio(
         url=fs.unstrip_protocol(path), duration_seconds=total / sample_rate, sample_rate=sample_rate, timings=timings
     )
+
+
+def write_pcm(
+    store: ChunkStore,
+    chunks: list[ChunkAudio],
+    pauses: list[float],
+    kind: AudioKind,
+    sample_rate: int,
+    target: str,
+) -> tuple[list[ChunkTiming], int]:
+    """WAV and raw PCM need no encoder: decoded samples go straight to the file (a WAV header in front)."""
+    timings: list[ChunkTiming] = []
+    written = 0
+    with open(target, "wb") as output:
+        sink = wave.open(output, "wb") if kind is AudioKind.WAV else None
+        if sink is not None:
+            sink.setparams((1, 2, sample_rate, 0, "NONE", "not compressed"))
+        write = sink.writeframesraw if sink is not None else output.write
+        for chunk, pause in zip(chunks, pauses, strict=True):
+            start = written
+            for pcm in decode_pcm(store.read_audio(chunk), chunk.encoding, sample_rate):
+                write(pcm)
+                written += len(pcm) // 2
+            timings.append(
+                ChunkTiming(start_seconds=start / sample_rate, duration_seconds=(written - start) / sample_rate)
+            )
+            silence = round(pause * sample_rate)
+            write(bytes(silence * 2))
+            written += silence
+        if sink is not None:
+            sink.close()  # patches the header with the real length
+    return timings, written
+
+
+def assembler_for(kind: AudioKind):
+    """Raw samples for WAV and PCM; stored segments for other formats that concatenate; one encoder otherwise."""
+    if kind in (AudioKind.WAV, AudioKind.PCM):
+        return write_pcm
+    return concatenate_segments if concatenable(kind) else encode_chunks
+
+
+@task(name="assemble-audio", cache_policy=NO_CACHE)
+async def assemble_audio(
+    store_url: str,
+    chunks: list[ChunkAudio],
+    pauses: list[float],
+    kind: AudioKind,
+    sample_rate: int,
+    destination: str,
+) -> AssembledAudio:
+    """The assembly as a task run; async, so it shares the flow's API client instead of building its own."""
+    return await asyncio.to_thread(write_narration, store_url, chunks, pauses, kind, sample_rate, destination)

@@ -13,6 +13,7 @@ CHECK_RATE = 16_000
 _FASTEST_CHARACTERS_PER_SECOND = 40.0
 _SLOWEST_CHARACTERS_PER_SECOND = 0.5
 _SILENCE_PEAK = 64  # of 32767: below this nothing is audible
+_PEAK_STRIDE = 8
 
 
 def plausible_range(characters: int, speed: float) -> tuple[float, float]:
@@ -33,7 +34,8 @@ def check_audio(audio: bytes | BinaryIO, encoding: AudioEncoding, text: str, spe
             values = array("h", pcm)
             samples += len(values)
             if values and peak <= _SILENCE_PEAK:
-                peak = max(peak, max(values), -min(values))
+                probe = values[::_PEAK_STRIDE]  # every 8th sample (2 kHz) finds sound; max() on all was B1's top cost
+                peak = max(peak, max(probe), -min(probe)) if probe else peak
     except AudioDecodeError as error:
         raise AudioCheckError(str(error)) from None
     duration = samples / CHECK_RATE

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
@@ -27,8 +29,7 @@ def subtitle_chunk(text: str, kind: str, document: str, engine: SpeechEngine) ->
     ]
 
 
-@task(name="plan-chunks", cache_policy=NO_CACHE)
-def plan(text: str, engine: SpeechEngine, subtitles: tuple[str, str] | None = None) -> list[PlannedChunk]:
+def plan_for(text: str, engine: SpeechEngine, subtitles: tuple[str, str] | None = None) -> list[PlannedChunk]:
     """Chunks within the provider's limit, each with its content key and continuity context.
 
     `subtitles` is (kind, file) for an SRT or WebVTT source; providers that take those bodies get it whole.
@@ -43,7 +44,17 @@ def plan(text: str, engine: SpeechEngine, subtitles: tuple[str, str] | None = No
     ]
 
 
+# The tasks are async on purpose: a sync task run in an async flow builds its own Prefect API
+# client (and TLS context), about 0.25 s each (B1 profile); these share the flow's.
+
+
+@task(name="plan-chunks", cache_policy=NO_CACHE)
+async def plan(text: str, engine: SpeechEngine, subtitles: tuple[str, str] | None = None) -> list[PlannedChunk]:
+    """plan_for, as a task run, off the event loop (chunking a book takes a while)."""
+    return await asyncio.to_thread(plan_for, text, engine, subtitles)
+
+
 @task(name="find-stored-chunks", cache_policy=NO_CACHE)
-def find_stored(store_url: str, keys: list[str]) -> dict[str, ChunkAudio]:
+async def find_stored(store_url: str, keys: list[str]) -> dict[str, ChunkAudio]:
     """Chunks already in the store, fetched in one batched read (concurrent on object stores)."""
-    return ChunkStore(store_url).get_many(keys)
+    return await asyncio.to_thread(ChunkStore(store_url).get_many, keys)

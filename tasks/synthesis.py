@@ -18,12 +18,18 @@ from blocks.speech_provider import SpeechProvider
 from tasks import progress
 from tasks.audio_check import check_audio
 from tasks.chunk_store import ChunkStore
-from tasks.concurrency_caps import provider_slots, wait_for_rate
+from tasks.concurrency_caps import hold_off, provider_slots, wait_for_rate, wait_out_hold_off
 from tasks.errors import ProviderError
-from tasks.models import ChunkAudio, PlannedChunk
+from tasks.models import ChunkAudio, PlannedChunk, SynthesizedAudio
 from tasks.providers import engine_for
 from tasks.providers.base import SpeechEngine
 from tasks.retry_policy import call_with_retries, retry_task_unless_input_error
+
+
+def check_and_store(store: ChunkStore, chunk: PlannedChunk, answer: SynthesizedAudio, speed: float) -> ChunkAudio:
+    """Decode-check the answer, then store it: one trip to a worker thread per chunk."""
+    duration = check_audio(answer.audio, answer.encoding, chunk.text, speed)
+    return store.put(chunk.key, answer, duration)
 
 
 async def synthesize_one(engine: SpeechEngine, chunk: PlannedChunk, store: ChunkStore, logger) -> ChunkAudio:
@@ -31,10 +37,15 @@ async def synthesize_one(engine: SpeechEngine, chunk: PlannedChunk, store: Chunk
 
     async def attempt() -> ChunkAudio:
         async with provider_slots(engine.label, engine.max_concurrency):
+            await wait_out_hold_off(engine.label)
             await wait_for_rate(engine.label, engine.block)
-            answer = await engine.synthesize(chunk)
-        duration = await asyncio.to_thread(check_audio, answer.audio, answer.encoding, chunk.text, engine.speed)
-        return await asyncio.to_thread(store.put, chunk.key, answer, duration)
+            try:
+                answer = await engine.synthesize(chunk)
+            except ProviderError as error:
+                if error.status == 429:
+                    hold_off(engine.label, error.retry_after)
+                raise
+        return await asyncio.to_thread(check_and_store, store, chunk, answer, engine.speed)
 
     def on_retry(error: BaseException, wait: float) -> None:
         logger.warning("chunk %d: %s; retrying in %.1f s", chunk.index, error, wait)
@@ -77,8 +88,11 @@ async def synthesize_chunks(
     report = progress.report_for(flow_run.get_id())
     results: dict[int, ChunkAudio] = {}
 
+    # One batched lookup: chunks an earlier attempt of this batch stored are not requested again.
+    already = await asyncio.to_thread(store.get_many, [chunk.key for chunk in chunks])
+
     async def run(chunk: PlannedChunk) -> None:
-        stored = await asyncio.to_thread(store.get, chunk.key)
+        stored = already.get(chunk.key)
         results[chunk.index] = stored or await synthesize_one(engine, chunk, store, logger)
         if stored:
             engine.remember(stored.request_id)

@@ -62,8 +62,11 @@ def test_two_runs_of_one_document_at_once_leave_one_consistent_output(prefect_ap
     )
     assert len(manifest["chunks"]) == len(first.chunks) == len(second.chunks)
     assert not [p for p in tmp_path.rglob("*.part")]
-    records = list((tmp_path / ".chunks").rglob("*.json"))
+    store = tmp_path / ".chunks"
+    records = [r for r in store.rglob("*.json") if "segments" not in r.parts]
     assert len(records) == len(first.chunks) and all(json.loads(r.read_text())["key"] for r in records)
+    segments = [json.loads(r.read_text()) for r in (store / "segments").rglob("*.json")]
+    assert segments and all(Path(s["path"]).stat().st_size > 0 for s in segments)  # encoded segments, whole
 
 
 @pytest.mark.slow

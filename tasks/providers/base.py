@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from functools import cached_property
 from typing import Any, ClassVar
 
 from blocks.speech_provider import SpeechProvider
@@ -18,8 +19,6 @@ class SpeechEngine(ABC):
     """
 
     block_type: ClassVar[type[SpeechProvider]]
-    #: providers whose retries cost nothing extra (local) may skip the pre-flight check
-    name: ClassVar[str]
 
     def __init__(self, block: SpeechProvider, voice: str | None, speed: float | None) -> None:
         self.block = block
@@ -37,12 +36,16 @@ class SpeechEngine(ABC):
         """ISO 639-1 code that guides sentence segmentation."""
         return "en"
 
-    @property
+    @cached_property
+    def slug(self) -> str:
+        """The block type's slug, e.g. `maas-ele` (computed once: Prefect slugifies it on every call)."""
+        return self.block.get_block_type_slug()
+
+    @cached_property
     def label(self) -> str:
         """The provider as named in errors and manifests: block type, and name if saved."""
-        slug = self.block.get_block_type_slug()
         name = getattr(self.block, "_block_document_name", None)
-        return f"{slug}/{name}" if name and not getattr(self.block, "_is_anonymous", False) else slug
+        return f"{self.slug}/{name}" if name and not getattr(self.block, "_is_anonymous", False) else self.slug
 
     @property
     def sequential(self) -> bool:

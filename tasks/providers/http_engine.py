@@ -73,7 +73,7 @@ class HttpEngine(SpeechEngine):
         raise error_from_response(self.label, response, self.block.max_retry_wait_seconds)
 
     def identity(self) -> dict[str, Any]:
-        return {"provider": self.block.get_block_type_slug(), "endpoint": self.block.endpoint.rstrip("/")}
+        return {"provider": self.slug, "endpoint": self.block.endpoint.rstrip("/")}
 
     async def aclose(self) -> None:
         if self._client is not None:

@@ -37,7 +37,6 @@ def _speak(text: str, voice: str, speed: float) -> bytes:
 
 class LocalEngine(SpeechEngine):
     block_type = LocalSpeech
-    name = "local-speech"
 
     async def prepare(self) -> None:
         block: LocalSpeech = self.block  # type: ignore[assignment]
@@ -52,7 +51,7 @@ class LocalEngine(SpeechEngine):
             )
 
     def identity(self) -> dict[str, Any]:
-        return {"provider": self.name, "voice": self.voice.lower(), "speed": self.speed, "engine": "espeak-ng"}
+        return {"provider": self.slug, "voice": self.voice.lower(), "speed": self.speed, "engine": "espeak-ng"}
 
     async def synthesize(self, chunk: PlannedChunk) -> SynthesizedAudio:
         rate = espeak.sample_rate()

@@ -49,7 +49,6 @@ def build_ssml(text: str, voice: str, language: str, gender: str, speed: float =
 
 class MaasASpeechEngine(HttpEngine):
     block_type = MaasASpeech
-    name = "maas-aspeech"
     block: MaasASpeech
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

@@ -24,7 +24,6 @@ def ele_encoding(output_format: str) -> AudioEncoding:
 
 class MaasEleEngine(HttpEngine):
     block_type = MaasEle
-    name = "maas-ele"
     block: MaasEle
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

@@ -29,7 +29,6 @@ def speed_parameter(speed: float) -> str:
 
 class MaasNarEngine(HttpEngine):
     block_type = MaasNar
-    name = "maas-nar"
     block: MaasNar
     accepts_subtitle_files = True
 

@@ -21,7 +21,6 @@ def _encoding(response_format: str) -> AudioEncoding:
 
 class OpenAISpeechEngine(HttpEngine):
     block_type = OpenAISpeech
-    name = "openai-speech"
     path = "/v1/audio/speech"
     block: OpenAISpeech
 
@@ -72,7 +71,6 @@ class OpenAISpeechEngine(HttpEngine):
 
 class MaasOSpeechEngine(OpenAISpeechEngine):
     block_type = MaasOSpeech
-    name = "maas-ospeech"
     path = "/audio/speech"
     block: MaasOSpeech
 
