@@ -66,13 +66,15 @@ async def synthesize_missing(
     size = len(unique) if engine.sequential else batch_size(engine)
     batches = [unique[i : i + size] for i in range(0, len(unique), size)]
     synthesize = synthesize_chunks.with_options(retry_delay_seconds=engine.block.max_retry_wait_seconds)
-    jobs = [
-        synthesize(engine.block, engine.voice, engine.speed, batch, request.chunk_store_url, first_index=batch[0].index)
-        for batch in batches
-    ]
-    if long:
-        jobs.append(run_long_jobs(engine, request, long))
     async with global_slots(engine.label, engine.block, 1 if engine.sequential else len(unique) + len(long)):
+        jobs = [  # created once the slots are held: a failure to take them leaves no coroutine unawaited
+            synthesize(
+                engine.block, engine.voice, engine.speed, batch, request.chunk_store_url, first_index=batch[0].index
+            )
+            for batch in batches
+        ]
+        if long:
+            jobs.append(run_long_jobs(engine, request, long))
         outcomes = await asyncio.gather(*jobs, return_exceptions=True)
     failures = [outcome for outcome in outcomes if isinstance(outcome, BaseException)]
     if failures:

@@ -9,6 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from speech_audio.encodings import OutputFormat
 
 DEFAULT_SAMPLE_RATES = {OutputFormat.OPUS: 48_000, OutputFormat.AAC: 48_000}
+# Prefect refuses flow runs whose parameters serialize to 512 KiB or more; a margin for the other fields.
+MAX_TEXT_PARAMETER_BYTES = 500_000
 
 
 class NarrationRequest(BaseModel):
@@ -76,6 +78,11 @@ class NarrationRequest(BaseModel):
     def _one_source(self) -> NarrationRequest:
         if (self.text is None) == (self.source is None):
             raise ValueError("give exactly one of text or source")
+        if self.text is not None and (size := len(self.text.encode("utf-8"))) > MAX_TEXT_PARAMETER_BYTES:
+            raise ValueError(
+                f"text: {size:,} bytes, over the {MAX_TEXT_PARAMETER_BYTES:,} a flow parameter may hold; "
+                "save the text to a file and give it as the source"
+            )
         if self.sample_rate is not None and not 8_000 <= self.sample_rate <= 48_000:
             raise ValueError(f"sample_rate: {self.sample_rate} is outside 8000 to 48000 Hz")
         return self

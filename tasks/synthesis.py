@@ -36,6 +36,12 @@ async def synthesize_one(engine: SpeechEngine, chunk: PlannedChunk, store: Chunk
     """Request, check and store one chunk, retrying what can succeed on retry."""
 
     async def attempt() -> ChunkAudio:
+        # Answers waiting for the check and store are bounded too: without this, a fast provider filled
+        # memory with answers queued for worker threads (B3: +15 % to +57 % from a 2 h to a 20 h book).
+        async with provider_slots(f"{engine.label}:in-hand", 2 * engine.max_concurrency):
+            return await request_check_store()
+
+    async def request_check_store() -> ChunkAudio:
         async with provider_slots(engine.label, engine.max_concurrency):
             await wait_out_hold_off(engine.label)
             await wait_for_rate(engine.label, engine.block)

@@ -96,3 +96,14 @@ def test_killed_again_and_again_each_rerun_resumes_and_nothing_is_lost(prefect_e
     assert (
         abs(decoded_duration(manifest["audio"], "mp3", manifest["sample_rate"]) - manifest["duration_seconds"]) <= 0.05
     )
+
+
+def test_text_too_big_for_a_flow_parameter_is_refused_before_any_run():
+    """Prefect refuses parameters of 512 KiB or more with a 422; the model says so first, with the way out."""
+    from pydantic import ValidationError
+
+    from flows.parameters import MAX_TEXT_PARAMETER_BYTES, NarrationRequest
+
+    with pytest.raises(ValidationError, match=r"text: 600,000 bytes, over the 500,000 .* give it as the source"):
+        NarrationRequest(text="x" * 600_000)
+    assert NarrationRequest(text="x" * MAX_TEXT_PARAMETER_BYTES).text

@@ -68,6 +68,9 @@ class HttpEngine(SpeechEngine):
     async def send(self, method: str, url: str, **options: Any) -> httpx.Response:
         """Send a request; any non-2xx answer becomes a classified ProviderError."""
         response = await self.client.request(method, url, **options)
+        # httpx links a response and its stream both ways; until the cyclic GC runs, the body stays in
+        # memory after we are done with it. Unlinking frees it at once (B3: 2 h to 20 h, +60 % RSS).
+        response.stream = httpx.ByteStream(b"")
         if response.is_success:
             return response
         raise error_from_response(self.label, response, self.block.max_retry_wait_seconds)
