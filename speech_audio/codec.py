@@ -104,7 +104,6 @@ class PcmEncoder:
             allowed = ", ".join(str(rate) for rate in spec.sample_rates)
             raise ValueError(f"{spec.codec} cannot encode at {sample_rate} Hz; use one of {allowed}")
         self.sample_rate = sample_rate
-        self.samples_written = 0
         muxer, options = FRAGMENT_MUXERS[AudioKind(kind)] if fragment else (spec.muxer, {})
         self._container = av.open(target, mode="w", format=muxer, options=options)
         self._stream = self._container.add_stream(spec.codec, rate=sample_rate, layout="mono")
@@ -120,16 +119,7 @@ class PcmEncoder:
         """Append PCM samples (s16le mono at this encoder's rate)."""
         if not pcm:
             return
-        self.samples_written += len(pcm) // BYTES_PER_SAMPLE
         self._encode(self._resampler.resample(_pcm_frame(pcm, self.sample_rate)))
-
-    def write_silence(self, seconds: float) -> None:
-        """Append `seconds` of silence, a second at a time."""
-        remaining = round(seconds * self.sample_rate)
-        while remaining > 0:
-            step = min(remaining, self.sample_rate)
-            self.write(bytes(step * BYTES_PER_SAMPLE))
-            remaining -= step
 
     def _encode(self, frames: list[av.AudioFrame]) -> None:
         for frame in frames:

@@ -20,9 +20,10 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel
 
-from speech_audio.codec import PcmEncoder, decode_pcm
+from speech_audio.codec import PcmEncoder
 from speech_audio.encodings import AudioKind
 from tasks.atomic_files import put_file_atomic
+from tasks.chunk_pcm import feed_chunks
 from tasks.chunk_store import ChunkStore
 from tasks.models import ChunkAudio
 from tasks.segments import EncodedSegment, SegmentStore, concatenable, plan_segments, segment_key
@@ -42,6 +43,13 @@ class AssembledAudio(BaseModel):
     timings: list[ChunkTiming]
 
 
+def timings_of(spans: list[tuple[int, int]], sample_rate: int, offset: int = 0) -> list[ChunkTiming]:
+    return [
+        ChunkTiming(start_seconds=(offset + start) / sample_rate, duration_seconds=length / sample_rate)
+        for start, length in spans
+    ]
+
+
 def encode_chunks(
     store: ChunkStore,
     chunks: list[ChunkAudio],
@@ -51,21 +59,9 @@ def encode_chunks(
     target: str,
 ) -> tuple[list[ChunkTiming], int]:
     """Encode `chunks` in order into the file `target`, `pauses[i]` seconds of silence after chunk i."""
-    timings: list[ChunkTiming] = []
     with PcmEncoder(target, kind, sample_rate) as encoder:
-        for chunk, pause in zip(chunks, pauses, strict=True):
-            start = encoder.samples_written
-            for pcm in decode_pcm(store.read_audio(chunk), chunk.encoding, sample_rate):
-                encoder.write(pcm)
-            timings.append(
-                ChunkTiming(
-                    start_seconds=start / sample_rate,
-                    duration_seconds=(encoder.samples_written - start) / sample_rate,
-                )
-            )
-            encoder.write_silence(pause)
-        total = encoder.samples_written
-    return timings, total
+        spans, total = feed_chunks(store, chunks, pauses, sample_rate, encoder.write)
+    return timings_of(spans, sample_rate), total
 
 
 def concatenate_segments(
@@ -88,10 +84,7 @@ def concatenate_segments(
     timings: list[ChunkTiming] = []
     offset = 0
     for segment in segments:
-        timings += [
-            ChunkTiming(start_seconds=(offset + start) / sample_rate, duration_seconds=length / sample_rate)
-            for start, length in segment.chunk_spans
-        ]
+        timings += timings_of(segment.chunk_spans, sample_rate, offset)
         offset += segment.samples
     with open(target, "wb") as output:
         if kind is AudioKind.WAV:  # WAV segments are raw PCM: the header goes in front of them all
@@ -140,27 +133,14 @@ def write_pcm(
     target: str,
 ) -> tuple[list[ChunkTiming], int]:
     """WAV and raw PCM need no encoder: decoded samples go straight to the file (a WAV header in front)."""
-    timings: list[ChunkTiming] = []
-    written = 0
     with open(target, "wb") as output:
-        sink = wave.open(output, "wb") if kind is AudioKind.WAV else None
-        if sink is not None:
-            sink.setparams((1, 2, sample_rate, 0, "NONE", "not compressed"))
-        write = sink.writeframesraw if sink is not None else output.write
-        for chunk, pause in zip(chunks, pauses, strict=True):
-            start = written
-            for pcm in decode_pcm(store.read_audio(chunk), chunk.encoding, sample_rate):
-                write(pcm)
-                written += len(pcm) // 2
-            timings.append(
-                ChunkTiming(start_seconds=start / sample_rate, duration_seconds=(written - start) / sample_rate)
-            )
-            silence = round(pause * sample_rate)
-            write(bytes(silence * 2))
-            written += silence
-        if sink is not None:
-            sink.close()  # patches the header with the real length
-    return timings, written
+        if kind is not AudioKind.WAV:
+            spans, total = feed_chunks(store, chunks, pauses, sample_rate, output.write)
+        else:
+            with wave.open(output, "wb") as sink:  # closing patches the header with the real length
+                sink.setparams((1, 2, sample_rate, 0, "NONE", "not compressed"))
+                spans, total = feed_chunks(store, chunks, pauses, sample_rate, sink.writeframesraw)
+    return timings_of(spans, sample_rate), total
 
 
 def assembler_for(kind: AudioKind):

@@ -22,9 +22,10 @@ import tempfile
 
 from pydantic import BaseModel
 
-from speech_audio.codec import PcmEncoder, decode_pcm, decoded_samples_of_file
+from speech_audio.codec import PcmEncoder, decoded_samples_of_file
 from speech_audio.encodings import FRAGMENT_MUXERS, AudioEncoding, AudioKind, encoder_for
 from tasks.atomic_files import put_file_atomic, write_bytes_atomic
+from tasks.chunk_pcm import feed_chunks
 from tasks.chunk_store import ChunkStore
 from tasks.models import ChunkAudio
 
@@ -107,15 +108,9 @@ class SegmentStore:
         os.close(handle)
         try:
             priming = FRAGMENT_PRIMING[kind]
-            spans: list[tuple[int, int]] = []
             with PcmEncoder(local, kind, sample_rate, fragment=True) as encoder:
-                for chunk, pause in zip(chunks, pauses, strict=True):
-                    start = encoder.samples_written
-                    for pcm in decode_pcm(self.chunks.read_audio(chunk), chunk.encoding, sample_rate):
-                        encoder.write(pcm)
-                    spans.append((priming + start, encoder.samples_written - start))
-                    encoder.write_silence(pause)
-                written = encoder.samples_written
+                spans, written = feed_chunks(self.chunks, chunks, pauses, sample_rate, encoder.write)
+            spans = [(priming + start, length) for start, length in spans]
             samples = written if priming == 0 else decoded_samples_of_file(local, AudioEncoding(kind=kind), sample_rate)
             path = f"{self.root}/{key[:2]}/{key}.{encoder_for(kind).extension}"
             put_file_atomic(self.fs, local, path)
