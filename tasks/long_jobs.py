@@ -22,11 +22,11 @@ from speech_audio.encodings import AudioEncoding, AudioKind
 from tasks.atomic_files import write_bytes_atomic
 from tasks.audio_check import check_audio
 from tasks.chunk_store import ChunkStore
-from tasks.errors import AudioCheckError, ProviderError
+from tasks.errors import ProviderError
 from tasks.models import PlannedChunk
 from tasks.provider_urls import check_provider_url
 from tasks.providers.maas_nar import MaasNarEngine
-from tasks.retry_policy import call_with_retries
+from tasks.retry_policy import call_with_retries, is_retryable
 
 EXPIRED_RESULT_STATUSES = frozenset({403, 404, 410})
 STATUS_ERRORS_TOLERATED = 8
@@ -203,12 +203,8 @@ async def download_checked(
         return await call_with_retries(
             attempt, attempts=DOWNLOAD_ATTEMPTS, max_wait=engine.block.max_retry_wait_seconds
         )
-    except JobFailed:
-        raise
-    except (AudioCheckError, httpx.TransportError) as error:
-        raise JobFailed(engine.label, f"the result of task {record.task_id} is unusable: {error}") from None
-    except ProviderError as error:
-        if not error.retryable:
+    except Exception as error:
+        if not is_retryable(error):  # an expired result (JobFailed), a result over the cap…
             raise
         raise JobFailed(engine.label, f"the result of task {record.task_id} is unusable: {error}") from None
 

@@ -16,7 +16,6 @@ from typing import TypeVar
 
 import httpx
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
-from tenacity.wait import wait_random_exponential
 
 from tasks.errors import AudioCheckError, NarrationInputError, ProviderError
 
@@ -48,18 +47,26 @@ def is_retryable(error: BaseException) -> bool:
 
 
 class _WaitRetryAfterOrBackoff:
-    """Retry-After when the provider gave one (capped), else exponential backoff with full jitter."""
+    """Retry-After when the provider gave one (capped), else exponential backoff with full jitter.
 
-    def __init__(self, cap: float, base: float) -> None:
+    `attempts_before`: attempts made before tenacity took over, so its backoff goes on from there.
+    """
+
+    def __init__(self, cap: float, base: float, attempts_before: int = 0) -> None:
         self.cap = cap
-        self.backoff = wait_random_exponential(multiplier=base, max=cap)
+        self.base = base
+        self.attempts_before = attempts_before
 
-    def __call__(self, state: RetryCallState) -> float:
-        error = state.outcome.exception() if state.outcome else None
+    def after(self, error: BaseException | None, attempt: int) -> float:
+        """Seconds to wait after failed attempt number `attempt` (1-based) ended with `error`."""
         retry_after = getattr(error, "retry_after", None)
         if retry_after is not None:
             return min(self.cap, retry_after)
-        return self.backoff(state)
+        return random.uniform(0, min(self.cap, self.base * 2 ** (attempt - 1)))
+
+    def __call__(self, state: RetryCallState) -> float:
+        error = state.outcome.exception() if state.outcome else None
+        return self.after(error, state.attempt_number + self.attempts_before)
 
 
 async def call_with_retries(
@@ -80,11 +87,11 @@ async def call_with_retries(
     except BaseException as error:
         if attempts <= 1 or not is_retryable(error):
             raise
-        retry_after = getattr(error, "retry_after", None)
-        wait = min(max_wait, retry_after) if retry_after is not None else random.uniform(0, min(max_wait, base_wait))
+        wait = _WaitRetryAfterOrBackoff(max_wait, base_wait, attempts_before=1)
+        first_wait = wait.after(error, 1)
         if on_retry:
-            on_retry(error, wait)
-    await asyncio.sleep(wait)
+            on_retry(error, first_wait)
+    await asyncio.sleep(first_wait)
 
     def before_sleep(state: RetryCallState) -> None:
         if on_retry and state.outcome and state.next_action:
@@ -92,7 +99,7 @@ async def call_with_retries(
 
     retrying = AsyncRetrying(
         stop=stop_after_attempt(attempts - 1),
-        wait=_WaitRetryAfterOrBackoff(max_wait, base_wait),
+        wait=wait,
         retry=retry_if_exception(is_retryable),
         before_sleep=before_sleep,
         reraise=True,

@@ -36,22 +36,19 @@ async def synthesize_one(engine: SpeechEngine, chunk: PlannedChunk, store: Chunk
     """Request, check and store one chunk, retrying what can succeed on retry."""
 
     async def attempt() -> ChunkAudio:
-        # Answers waiting for the check and store are bounded too: without this, a fast provider filled
-        # memory with answers queued for worker threads (B3: +15 % to +57 % from a 2 h to a 20 h book).
+        # Answers waiting for their check and store are bounded too (2 × cap), so a provider that
+        # answers faster than worker threads check never piles answers up in memory.
         async with provider_slots(f"{engine.label}:in-hand", 2 * engine.max_concurrency):
-            return await request_check_store()
-
-    async def request_check_store() -> ChunkAudio:
-        async with provider_slots(engine.label, engine.max_concurrency):
-            await wait_out_hold_off(engine.label)
-            await wait_for_rate(engine.label, engine.block)
-            try:
-                answer = await engine.synthesize(chunk)
-            except ProviderError as error:
-                if error.status == 429:
-                    hold_off(engine.label, error.retry_after)
-                raise
-        return await asyncio.to_thread(check_and_store, store, chunk, answer, engine.speed)
+            async with provider_slots(engine.label, engine.max_concurrency):
+                await wait_out_hold_off(engine.label)
+                await wait_for_rate(engine.label, engine.block)
+                try:
+                    answer = await engine.synthesize(chunk)
+                except ProviderError as error:
+                    if error.status == 429:
+                        hold_off(engine.label, error.retry_after)
+                    raise
+            return await asyncio.to_thread(check_and_store, store, chunk, answer, engine.speed)
 
     def on_retry(error: BaseException, wait: float) -> None:
         logger.warning("chunk %d: %s; retrying in %.1f s", chunk.index, error, wait)
