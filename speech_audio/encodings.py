@@ -109,11 +109,9 @@ def encoder_for(kind: AudioKind | str) -> EncoderSpec:
         raise ValueError(f"unknown audio format {kind!r}; known: {known}") from None
 
 
-# Formats whose independently encoded pieces play back to back when their bytes are concatenated:
-# the muxer and options that write such a piece (no Xing/ID3 header, raw PCM in place of WAV).
+# Encoded formats whose independently encoded pieces play back to back when their bytes are
+# concatenated: the muxer and options that write such a piece (no Xing or ID3 header).
 FRAGMENT_MUXERS: dict[AudioKind, tuple[str, dict[str, str]]] = {
     AudioKind.MP3: ("mp3", {"write_xing": "0", "id3v2_version": "0"}),
     AudioKind.AAC: ("adts", {}),
-    AudioKind.WAV: ("s16le", {}),
-    AudioKind.PCM: ("s16le", {}),
 }

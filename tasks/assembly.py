@@ -1,9 +1,9 @@
 """Assembly: chunks (and the pauses after them) into one narration file, streaming, uploaded atomically.
 
-Formats whose encoded pieces concatenate (MP3, AAC, WAV, PCM) are assembled from encoded
-segments kept beside the chunk store (tasks.segments): only segments with new chunks are
-encoded, the rest are copied. Others (Opus, FLAC) are decoded chunk after chunk into a single
-encoder. Either way no more than one chunk's audio is in memory, and the timings come from the
+MP3 and AAC, whose encoded pieces concatenate, are assembled from encoded segments kept beside
+the chunk store (tasks.segments): only segments with new chunks are encoded, the rest are copied.
+WAV and PCM need no encoder: decoded samples are written straight out. Opus and FLAC are decoded
+chunk after chunk into a single encoder. Either way no more than one chunk's audio is in memory, and the timings come from the
 samples actually written.
 """
 
@@ -87,17 +87,9 @@ def concatenate_segments(
         timings += timings_of(segment.chunk_spans, sample_rate, offset)
         offset += segment.samples
     with open(target, "wb") as output:
-        if kind is AudioKind.WAV:  # WAV segments are raw PCM: the header goes in front of them all
-            with wave.open(output, "wb") as wav:
-                wav.setparams((1, 2, sample_rate, total, "NONE", "not compressed"))
-                for segment in segments:
-                    with segments_store.fs.open(segment.path, "rb") as piece:
-                        while block := piece.read(COPY_BLOCK):
-                            wav.writeframesraw(block)
-        else:
-            for segment in segments:
-                with segments_store.fs.open(segment.path, "rb") as piece:
-                    shutil.copyfileobj(piece, output, COPY_BLOCK)
+        for segment in segments:
+            with segments_store.fs.open(segment.path, "rb") as piece:
+                shutil.copyfileobj(piece, output, COPY_BLOCK)
     return timings, total
 
 
@@ -144,7 +136,7 @@ def write_pcm(
 
 
 def assembler_for(kind: AudioKind):
-    """Raw samples for WAV and PCM; stored segments for other formats that concatenate; one encoder otherwise."""
+    """Raw samples for WAV and PCM; stored segments for MP3 and AAC; one encoder otherwise."""
     if kind in (AudioKind.WAV, AudioKind.PCM):
         return write_pcm
     return concatenate_segments if concatenable(kind) else encode_chunks

@@ -1,7 +1,7 @@
 """Encoded segments of a narration, kept beside the chunk store so a re-run re-encodes only what changed.
 
-MP3, ADTS AAC, WAV and raw PCM play back to back when independently encoded pieces are
-concatenated. A narration in those formats is therefore encoded as segments of consecutive
+MP3 and ADTS AAC play back to back when independently encoded pieces are concatenated.
+A narration in those formats is therefore encoded as segments of consecutive
 chunks, each stored under a key hashed from its chunks' keys, its pauses and the output
 encoding; after an edit only the segments holding changed chunks are encoded again (encoding
 is the slow part: MP3 runs at about 70× real time here, so a 27-minute narration costs 20 s).
@@ -33,7 +33,7 @@ SEGMENT_VERSION = 1
 CUT_EVERY = 4
 PARAGRAPH_CUT_CHUNKS = 16
 MAX_SEGMENT_CHUNKS = 64
-FRAGMENT_PRIMING = {AudioKind.MP3: 1105, AudioKind.AAC: 1024, AudioKind.WAV: 0, AudioKind.PCM: 0}
+FRAGMENT_PRIMING = {AudioKind.MP3: 1105, AudioKind.AAC: 1024}  # samples, measured with an onset after silence
 
 
 def concatenable(kind: AudioKind) -> bool:
@@ -109,9 +109,9 @@ class SegmentStore:
         try:
             priming = FRAGMENT_PRIMING[kind]
             with PcmEncoder(local, kind, sample_rate, fragment=True) as encoder:
-                spans, written = feed_chunks(self.chunks, chunks, pauses, sample_rate, encoder.write)
+                spans, _ = feed_chunks(self.chunks, chunks, pauses, sample_rate, encoder.write)
             spans = [(priming + start, length) for start, length in spans]
-            samples = written if priming == 0 else decoded_samples_of_file(local, AudioEncoding(kind=kind), sample_rate)
+            samples = decoded_samples_of_file(local, AudioEncoding(kind=kind), sample_rate)  # priming and padding too
             path = f"{self.root}/{key[:2]}/{key}.{encoder_for(kind).extension}"
             put_file_atomic(self.fs, local, path)
         finally:
