@@ -8,7 +8,7 @@ CHROMIUM := /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 120
 
-.PHONY: demo test bench lint install clean
+.PHONY: demo test test-fast bench lint install clean
 
 $(INSTALLED): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,10 @@ bench: $(INSTALLED)
 
 test: $(INSTALLED) $(CHROMIUM)
 	$(BIN)/python -m pytest
+
+# The tests that need no server (no Prefect, no database, no browser): under a minute.
+test-fast: $(INSTALLED)
+	$(BIN)/python -m pytest -m "not slow" -q
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check .

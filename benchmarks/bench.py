@@ -120,7 +120,7 @@ def b1(emulator, smoke: bool) -> list[Row]:
 
 
 def b2(smoke: bool) -> list[Row]:
-    from tasks.chunking import plan_chunks
+    from tasks.text.chunking import plan_chunks
 
     size = 1_000_000 if smoke else 10_000_000
     english = 'Dr. Smith went to Washington. He said, "It\'s 3.5 miles away!" Was it? Yes... it was. ' * 12 + "\n\n"

@@ -10,7 +10,16 @@ from blocks.speech_provider import SpeechProvider
 
 
 class LocalSpeech(SpeechProvider):
-    """Speech synthesized on this machine by espeak-ng; the provider used when none is named."""
+    """Speech synthesized on this machine by espeak-ng; the provider used when none is named.
+
+    Example:
+        Load a saved block and narrate with it (`narrate --provider <type>/<name>` does the same):
+        ```python
+        from blocks import LocalSpeech
+
+        block = LocalSpeech.load("BLOCK_NAME")
+        ```
+    """
 
     _block_type_name = "Local Speech"
     _block_type_slug = "local-speech"

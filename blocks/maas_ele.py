@@ -17,7 +17,16 @@ class EleVoiceSettings(BaseModel):
 
 
 class MaasEle(HttpSpeechProvider):
-    """MaaS-Ele: ElevenLabs voices and models, continuity context, character costs."""
+    """MaaS-Ele: ElevenLabs voices and models, continuity context, character costs.
+
+    Example:
+        Load a saved block and narrate with it (`narrate --provider <type>/<name>` does the same):
+        ```python
+        from blocks import MaasEle
+
+        block = MaasEle.load("BLOCK_NAME")
+        ```
+    """
 
     _block_type_name = "MaaS Ele"
     _block_type_slug = "maas-ele"
@@ -41,7 +50,9 @@ class MaasEle(HttpSpeechProvider):
 
     voice: str = Field(default="George", title="Voice", description="A voice name (George, Sarah…) or a voice id.")
     model_id: str = Field(
-        default="eleven_multilingual_v2", title="Model", description="eleven_multilingual_v2, eleven_turbo_v2_5, …"
+        default="eleven_multilingual_v2",
+        title="Model",
+        description="eleven_multilingual_v2, eleven_turbo_v2_5, eleven_turbo_v2, eleven_monolingual_v1 or eleven_multilingual_v1.",
     )
     language_code: str | None = Field(
         default=None, title="Language", description="ISO 639-1; only with eleven_turbo_v2_5."
@@ -49,7 +60,11 @@ class MaasEle(HttpSpeechProvider):
     output_format: str = Field(
         default="pcm_24000", title="Output format", description="pcm_* is raw and lossless: one encode at the end."
     )
-    voice_settings: EleVoiceSettings | None = Field(default=None, title="Voice settings")
+    voice_settings: EleVoiceSettings | None = Field(
+        default=None,
+        title="Voice settings",
+        description="stability, similarity_boost, style, use_speaker_boost; empty: the voice's own.",
+    )
     enable_logging: bool = Field(default=True, title="Logging", description="false is the provider's privacy mode.")
     send_context: bool = Field(
         default=True, title="Continuity context", description="Send previous_text and next_text with every chunk."

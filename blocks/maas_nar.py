@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import Literal
 
 from pydantic import Field
 
@@ -10,14 +10,20 @@ from blocks.speech_provider import HttpSpeechProvider
 
 
 class MaasNar(HttpSpeechProvider):
-    """MaaS-nar (`/tts-n/text-to-speech/{format}`): voice, speed and volume as query parameters."""
+    """MaaS-nar (`/tts-n/text-to-speech/{format}`): voice, speed and volume as query parameters.
+
+    Example:
+        Load a saved block and narrate with it (`narrate --provider <type>/<name>` does the same):
+        ```python
+        from blocks import MaasNar
+
+        block = MaasNar.load("BLOCK_NAME")
+        ```
+    """
 
     _block_type_name = "MaaS Nar"
     _block_type_slug = "maas-nar"
     _description = "MaaS-nar text-to-speech: short requests, and long jobs polled to completion."
-
-    SPEED_WORDS: ClassVar[tuple[str, ...]] = ("fast", "normal", "slow")
-    VOLUMES: ClassVar[tuple[str, ...]] = ("x-loud", "loud", "standard", "soft", "x-soft", "normalized")
 
     voice: str = Field(default="Yifei", title="Voice", description="A MaaS-nar voice name, e.g. Yifei.")
     speed: float = Field(default=1.0, ge=0.3, le=2.0, title="Speed", description="0.3 to 2 (sent as voice-speed).")

@@ -10,7 +10,16 @@ from blocks.speech_provider import HttpSpeechProvider
 
 
 class MaasOSpeech(HttpSpeechProvider):
-    """MaaS OSpeech: OpenAI-style body on `/audio/speech`, with wav and pcm formats too."""
+    """MaaS OSpeech: OpenAI-style body on `/audio/speech`, with wav and pcm formats too.
+
+    Example:
+        Load a saved block and narrate with it (`narrate --provider <type>/<name>` does the same):
+        ```python
+        from blocks import MaasOSpeech
+
+        block = MaasOSpeech.load("BLOCK_NAME")
+        ```
+    """
 
     _block_type_name = "MaaS OSpeech"
     _block_type_slug = "maas-ospeech"
@@ -30,7 +39,16 @@ class MaasOSpeech(HttpSpeechProvider):
 
 
 class MaasASpeech(HttpSpeechProvider):
-    """MaaS ASpeech: an SSML document on `/audio/speech`, Azure voices and output format names."""
+    """MaaS ASpeech: an SSML document on `/audio/speech`, Azure voices and output format names.
+
+    Example:
+        Load a saved block and narrate with it (`narrate --provider <type>/<name>` does the same):
+        ```python
+        from blocks import MaasASpeech
+
+        block = MaasASpeech.load("BLOCK_NAME")
+        ```
+    """
 
     _block_type_name = "MaaS ASpeech"
     _block_type_slug = "maas-aspeech"

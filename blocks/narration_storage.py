@@ -7,23 +7,37 @@ from prefect.blocks.core import Block
 from prefect.types import SecretDict
 from pydantic import Field
 
+from blocks.documentation import STORAGE_DOCUMENTATION_URL
+
 
 class NarrationStorage(Block):
     """An fsspec location (s3://, gs://, az://, memory://, a path) and its credentials.
 
     `register()` hands the options to fsspec's per-protocol defaults in this process, so every
     URL of that protocol opened afterwards uses them, while no key travels in a parameter.
+
+    Example:
+        Load saved storage credentials (`narrate --storage narration-storage/<name>` does the same):
+        ```python
+        from blocks import NarrationStorage
+
+        storage = NarrationStorage.load("BLOCK_NAME")
+        ```
     """
+
+    _documentation_url = STORAGE_DOCUMENTATION_URL
 
     _block_type_name = "Narration Storage"
     _block_type_slug = "narration-storage"
     _description = "Storage for sources, the chunk store and narrations, with its credentials."
 
-    base_url: str = Field(default=..., title="Base URL", description="e.g. s3://my-bucket/narration")
+    base_url: str = Field(
+        default=..., title="Base URL", description="The location these credentials are for, e.g. s3://my-bucket/narration."
+    )
     storage_options: SecretDict = Field(
         default_factory=lambda: SecretDict({}),
         title="Storage options",
-        description='fsspec options, e.g. {"key": "…", "secret": "…", "client_kwargs": {"endpoint_url": "…"}}',
+        description='fsspec options, e.g. {"key": "…", "secret": "…", "client_kwargs": {"endpoint_url": "…"}}; kept secret.',
     )
 
     @property

@@ -10,7 +10,16 @@ from blocks.speech_provider import HttpSpeechProvider
 
 
 class OpenAISpeech(HttpSpeechProvider):
-    """OpenAI-compatible speech (`/v1/audio/speech`): model, voice, format and speed."""
+    """OpenAI-compatible speech (`/v1/audio/speech`): model, voice, format and speed.
+
+    Example:
+        Load a saved block and narrate with it (`narrate --provider <type>/<name>` does the same):
+        ```python
+        from blocks import OpenAISpeech
+
+        block = OpenAISpeech.load("BLOCK_NAME")
+        ```
+    """
 
     _block_type_name = "OpenAI Speech"
     _block_type_slug = "openai-speech"
@@ -18,7 +27,6 @@ class OpenAISpeech(HttpSpeechProvider):
 
     MODELS: ClassVar[tuple[str, ...]] = ("tts-1", "tts-1-hd")
     VOICES: ClassVar[tuple[str, ...]] = ("alloy", "echo", "fable", "onyx", "nova", "shimmer")
-    FORMATS: ClassVar[tuple[str, ...]] = ("mp3", "opus", "aac", "flac", "wav", "pcm")
 
     endpoint: str = Field(
         default="https://api.openai.com", title="Endpoint", description="Base URL; the path /v1/audio/speech is added."

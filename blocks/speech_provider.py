@@ -9,9 +9,13 @@ import httpx
 from prefect.blocks.core import Block
 from pydantic import Field, SecretStr
 
+from blocks.documentation import PROVIDERS_DOCUMENTATION_URL
+
 
 class SpeechProvider(Block):
     """Settings every provider shares: per-request limit, chunk size, concurrency, retries."""
+
+    _documentation_url = PROVIDERS_DOCUMENTATION_URL
 
     _block_schema_capabilities = ["synthesize-speech"]
 
@@ -72,20 +76,24 @@ class HttpSpeechProvider(SpeechProvider):
     """A provider reached over HTTP with `Authorization: Bearer <access key>`."""
 
     endpoint: str = Field(
-        default=..., title="Endpoint", description="Base URL of the service, e.g. https://api.example.com"
+        default=..., title="Endpoint", description="Base URL of the service, e.g. https://api.example.com."
     )
     access_key: SecretStr = Field(default=..., title="Access key", description="Sent as a Bearer token; never logged.")
 
-    def get_client(self, **overrides) -> httpx.AsyncClient:
-        """An httpx client for this provider: base URL, auth header, timeouts and pool sized to the cap."""
+    def get_transport(self) -> httpx.AsyncHTTPTransport:
+        """The connection pool for this provider, sized to its cap, with TLS verification built once per process."""
         limits = httpx.Limits(max_connections=self.max_concurrency, max_keepalive_connections=self.max_concurrency)
+        return httpx.AsyncHTTPTransport(limits=limits, verify=_tls_context())
+
+    def get_client(self, **overrides) -> httpx.AsyncClient:
+        """An httpx client for this provider: base URL, auth header, timeouts, and a pool sized to the cap."""
         options = {
             "base_url": self.endpoint.rstrip("/"),
             "headers": {"Authorization": f"Bearer {self.access_key.get_secret_value()}"},
             "timeout": httpx.Timeout(self.timeout_seconds, connect=min(10.0, self.timeout_seconds)),
-            "limits": limits,
             "follow_redirects": False,
-            "verify": _tls_context(),
         }
         options.update(overrides)
+        if "transport" not in options:
+            options["transport"] = self.get_transport()
         return httpx.AsyncClient(**options)

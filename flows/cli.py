@@ -72,9 +72,9 @@ def precheck(request) -> None:
 
     With a storage block the credentials are in Prefect, so the flow checks source and output itself.
     """
-    from tasks.intake import check_text, read_source_text
     from tasks.models import text_sha256
-    from tasks.output_location import check_writable, name_for
+    from tasks.output.location import check_writable, name_for
+    from tasks.text.intake import check_text, read_source_text
 
     text = (
         check_text(request.text, "text")
@@ -85,7 +85,7 @@ def precheck(request) -> None:
     check_writable(request.output)
     if request.provider == "local-speech":
         from blocks.local_speech import LocalSpeech
-        from tasks.providers import engine_for
+        from tasks.synthesis.providers import engine_for
 
         asyncio.run(engine_for(LocalSpeech(), request.voice, request.speed).prepare())
 
@@ -94,7 +94,7 @@ def _run(request, show_progress: bool):
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from flows.narrate import narrate
-    from tasks import progress as run_progress
+    from tasks.output import progress as run_progress
 
     if not show_progress:
         return asyncio.run(narrate(request))

@@ -3,70 +3,38 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
 
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 
-from flows.long_job import narrate_long_job
+from flows.narrate_long_job import narrate_long_jobs
 from flows.parameters import NarrationRequest
 from speech_audio.encodings import AudioKind, encoder_for
-from tasks import progress
-from tasks.assembly import assemble_audio
-from tasks.concurrency_caps import ensure_global_limits, global_slots
-from tasks.intake import read_subtitle_file, read_text, subtitle_kind
-from tasks.models import ChunkAudio, Manifest, ManifestChunk, PlannedChunk, text_sha256
-from tasks.output_location import check_writable, join_url, name_for
-from tasks.planning import find_stored, plan
-from tasks.provider_resolution import load_provider, load_storage
-from tasks.providers import engine_for
-from tasks.providers.base import SpeechEngine
-from tasks.publishing import publish_narration
-from tasks.synthesis import synthesize_chunks
-
-MAX_BATCH = 256
-
-
-def batch_size(engine: SpeechEngine) -> int:
-    """Chunks per task run: many, so few task runs start at once (each costs several API calls before its
-    first request: B1 lost about half a second to seven of them); a failed batch's retry skips what it stored.
-    """
-    return max(8, min(MAX_BATCH, engine.max_concurrency * 16))
-
-
-async def run_long_jobs(
-    engine: SpeechEngine, request: NarrationRequest, chunks: list[PlannedChunk]
-) -> list[ChunkAudio]:
-    """One `narrate-long-job` subflow per chunk, as many at once as the provider's cap allows."""
-    slots = asyncio.Semaphore(engine.max_concurrency)
-    report = progress.report_for(flow_run.get_id() or "local")
-
-    async def one(chunk: PlannedChunk) -> ChunkAudio:
-        async with slots:
-            audio = await narrate_long_job(
-                request.provider, engine.voice, engine.speed, chunk, request.chunk_store_url, chunk_index=chunk.index
-            )
-        if report:
-            await report.advance()
-        return audio
-
-    return await asyncio.gather(*(one(chunk) for chunk in chunks))
+from tasks.models import ChunkAudio, Manifest, PlannedChunk, text_sha256
+from tasks.output import progress
+from tasks.output.location import check_writable, join_url, name_for
+from tasks.output.manifest import build_manifest
+from tasks.output.task_runs import assemble_audio, publish_narration
+from tasks.synthesis.batching import split_requests
+from tasks.synthesis.block_loading import load_provider, load_storage
+from tasks.synthesis.gate import gate_for
+from tasks.synthesis.global_limits import ensure_global_limits, global_slots
+from tasks.synthesis.providers import engine_for
+from tasks.synthesis.providers.base import SpeechEngine
+from tasks.synthesis.task_runs import find_stored, plan, synthesize_chunks
+from tasks.text.intake import subtitle_kind
+from tasks.text.task_runs import read_subtitle_file, read_text
 
 
 async def synthesize_missing(
     engine: SpeechEngine, request: NarrationRequest, missing: list[PlannedChunk]
 ) -> dict[str, ChunkAudio]:
-    """Synthesize each missing key once, in concurrent batches; raise the first failure after all settle.
-
-    A sequential provider (request stitching) gets one batch in document order.
-    """
-    unique = list({chunk.key: chunk for chunk in missing}.values())
-    long = [chunk for chunk in unique if engine.is_long(chunk)]
-    unique = [chunk for chunk in unique if not engine.is_long(chunk)]
-    size = len(unique) if engine.sequential else batch_size(engine)
-    batches = [unique[i : i + size] for i in range(0, len(unique), size)]
+    """Synthesize each missing key once, in concurrent batches and long jobs; raise the first failure after all settle."""
+    batches, long = split_requests(engine, missing)
     synthesize = synthesize_chunks.with_options(retry_delay_seconds=engine.block.max_retry_wait_seconds)
-    async with global_slots(engine.label, engine.block, 1 if engine.sequential else len(unique) + len(long)):
+    gate = gate_for(engine.label, engine.max_concurrency, engine.block.requests_per_second)
+    wanted = 1 if engine.sequential else sum(map(len, batches)) + len(long)
+    async with global_slots(engine.label, engine.block, gate, wanted):
         jobs = [  # created once the slots are held: a failure to take them leaves no coroutine unawaited
             synthesize(
                 engine.block, engine.voice, engine.speed, batch, request.chunk_store_url, first_index=batch[0].index
@@ -74,7 +42,7 @@ async def synthesize_missing(
             for batch in batches
         ]
         if long:
-            jobs.append(run_long_jobs(engine, request, long))
+            jobs.append(narrate_long_jobs(engine, request.provider, long, request.chunk_store_url))
         outcomes = await asyncio.gather(*jobs, return_exceptions=True)
     failures = [outcome for outcome in outcomes if isinstance(outcome, BaseException)]
     if failures:
@@ -128,38 +96,19 @@ async def narrate(request: NarrationRequest) -> Manifest:
     assembled = await assemble_audio(
         request.chunk_store_url, audio, pauses, output_kind, request.output_sample_rate, audio_url
     )
-    billed = [a.billed_characters for a in audio if a.billed_characters is not None and not a.cached]
-    manifest = Manifest(
+    manifest = build_manifest(
         name=name,
-        audio=assembled.url,
-        subtitles={ext: assembled.url.rsplit(".", 1)[0] + f".{ext}" for ext in ("srt", "vtt")},
-        format=output_kind.value,
-        sample_rate=assembled.sample_rate,
-        duration_seconds=assembled.duration_seconds,
+        assembled=assembled,
+        output_format=output_kind.value,
         provider=engine.label,
         voice=engine.voice,
         speed=engine.speed,
-        characters=sum(len(chunk.text) for chunk in chunks),
-        billed_characters=sum(billed) if billed else None,
-        chunks_synthesized=len({chunk.key for chunk in missing}),
-        chunks_cached=len(chunks) - len(missing),
+        chunks=chunks,
+        audio=audio,
+        synthesized_keys=len({chunk.key for chunk in missing}),
+        cached_chunks=len(chunks) - len(missing),
         source=request.source,
         source_sha256=text_sha256(text),
-        created_at=datetime.now(UTC).isoformat(),
-        chunks=[
-            ManifestChunk(
-                index=chunk.index,
-                text_sha256=text_sha256(chunk.text),
-                characters=len(chunk.text),
-                start_seconds=timing.start_seconds,
-                duration_seconds=timing.duration_seconds,
-                cached=chunk_audio.cached,
-                request_id=chunk_audio.request_id,
-                paragraph_end=chunk.paragraph_end,
-                key=chunk.key,
-            )
-            for chunk, chunk_audio, timing in zip(chunks, audio, assembled.timings, strict=True)
-        ],
     )
     manifest_url = join_url(request.output, f"{name}.manifest.json")
     await publish_narration(manifest, [chunk.text for chunk in chunks], manifest_url)

@@ -20,9 +20,10 @@ from pydantic import BaseModel, Field
 from flows.narrate import narrate
 from flows.parameters import NarrationRequest
 from speech_audio.encodings import OutputFormat
-from tasks.output_location import join_url
-from tasks.provider_resolution import load_storage
-from tasks.source_scan import SourceDocument, scan_sources
+from tasks.output.location import join_url
+from tasks.synthesis.block_loading import load_storage
+from tasks.text.sources import SourceDocument
+from tasks.text.task_runs import scan_sources
 
 NARRATE_DEPLOYMENT = "narrate/narrate"
 

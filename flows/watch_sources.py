@@ -13,8 +13,8 @@ from prefect import flow, get_run_logger
 from prefect.events import emit_event
 
 from blocks.narration_storage import NarrationStorage
-from tasks.atomic_files import write_bytes_atomic
-from tasks.source_scan import scan_sources
+from tasks.store.atomic_files import write_bytes_atomic
+from tasks.text.task_runs import scan_sources
 
 SOURCE_UPDATED_EVENT = "narration.source.updated"
 

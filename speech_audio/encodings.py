@@ -83,20 +83,19 @@ class EncoderSpec:
     muxer: str
     codec: str
     extension: str
-    media_type: str
     bit_rate: int | None = None
     sample_rates: tuple[int, ...] | None = None
 
 
 ENCODERS: dict[AudioKind, EncoderSpec] = {
-    AudioKind.MP3: EncoderSpec("mp3", "libmp3lame", "mp3", "audio/mpeg", 64_000),
-    AudioKind.OPUS: EncoderSpec("ogg", "libopus", "opus", "audio/ogg", 32_000, (8000, 12000, 16000, 24000, 48000)),
-    AudioKind.AAC: EncoderSpec("adts", "aac", "aac", "audio/aac", 64_000),
-    AudioKind.FLAC: EncoderSpec("flac", "flac", "flac", "audio/flac"),
-    AudioKind.WAV: EncoderSpec("wav", "pcm_s16le", "wav", "audio/wav"),
-    AudioKind.PCM: EncoderSpec("s16le", "pcm_s16le", "pcm", "audio/L16"),
-    AudioKind.M4A: EncoderSpec("ipod", "aac", "m4a", "audio/mp4", 64_000),
-    AudioKind.ULAW: EncoderSpec("mulaw", "pcm_mulaw", "ulaw", "audio/basic"),
+    AudioKind.MP3: EncoderSpec("mp3", "libmp3lame", "mp3", 64_000),
+    AudioKind.OPUS: EncoderSpec("ogg", "libopus", "opus", 32_000, (8000, 12000, 16000, 24000, 48000)),
+    AudioKind.AAC: EncoderSpec("adts", "aac", "aac", 64_000),
+    AudioKind.FLAC: EncoderSpec("flac", "flac", "flac"),
+    AudioKind.WAV: EncoderSpec("wav", "pcm_s16le", "wav"),
+    AudioKind.PCM: EncoderSpec("s16le", "pcm_s16le", "pcm"),
+    AudioKind.M4A: EncoderSpec("ipod", "aac", "m4a", 64_000),
+    AudioKind.ULAW: EncoderSpec("mulaw", "pcm_mulaw", "ulaw"),
 }
 
 

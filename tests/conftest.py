@@ -50,6 +50,18 @@ def emulator_process():
 def emulator(emulator_process):
     """The session's emulator with counters, faults, limits and jobs cleared for this test."""
     emulator_process.reset()
-    for route in ("openai", "maas-speech", "voices", "nar-short", "nar-submit", "nar-status", "nar-result", "ele"):
+    from tts_emulator.config import ROUTES
+
+    for route in ROUTES:
         emulator_process.set_route(route)
     yield emulator_process
+
+
+SERVER_FIXTURES = {"prefect_api_url", "prefect_env"}
+
+
+def pytest_collection_modifyitems(items):
+    """A test that needs the Prefect server is slow by definition: mark it, so `make test-fast` leaves it out."""
+    for item in items:
+        if SERVER_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)

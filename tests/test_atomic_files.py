@@ -5,7 +5,7 @@ from __future__ import annotations
 import fsspec
 import pytest
 
-from tasks.atomic_files import put_file_atomic, write_bytes_atomic
+from tasks.store.atomic_files import put_file_atomic, write_bytes_atomic
 
 
 @pytest.mark.parametrize("protocol", ["file", "memory"])

@@ -7,8 +7,8 @@ import re
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tasks.chunking import plan_chunks, split_paragraphs
-from tasks.intake import normalise_text
+from tasks.text.chunking import plan_chunks, split_paragraphs
+from tasks.text.intake import normalise_text
 
 _WHITESPACE = re.compile(r"\s+")
 

@@ -9,7 +9,7 @@ import pytest
 from flows.narrate import narrate
 from flows.parameters import NarrationRequest
 from tasks.errors import ProviderError
-from tests.provider_blocks import ROUTE_OF, save_block
+from tests.provider_blocks import HTTP_PROVIDERS, ROUTE_OF, save_block
 
 TEXT = "One sentence for the first chunk. Another sentence here.\n\nA second paragraph closes the document."
 
@@ -61,7 +61,7 @@ def test_a_fault_is_survived_with_the_same_audio_and_nothing_paid_twice(clean_au
 EVERY_FAULT = [fault.values[0] for fault in FAULTS]
 
 
-@pytest.mark.parametrize("slug", ["maas-ospeech", "maas-aspeech", "maas-nar", "maas-ele"])
+@pytest.mark.parametrize("slug", [slug for slug in HTTP_PROVIDERS if slug != "openai-speech"])
 def test_every_fault_in_turn_on_every_other_provider(prefect_api_url, emulator, tmp_path, slug):
     """The whole fault list, queued on the provider's route and met one after another by its requests.
 

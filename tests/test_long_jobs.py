@@ -11,9 +11,9 @@ from prefect.client.orchestration import get_client
 
 from flows.narrate import narrate
 from flows.parameters import NarrationRequest
-from tasks import progress
 from tasks.errors import ProviderError
-from tasks.long_jobs import DOWNLOAD_ATTEMPTS
+from tasks.output import progress
+from tasks.synthesis.providers.maas_nar import DOWNLOAD_ATTEMPTS
 from tests.audio_probe import decoded_duration
 from tests.crash import kill_when, narrate_command, run_to_the_end
 from tests.provider_blocks import save_block

@@ -9,13 +9,13 @@ import pytest
 from flows.narrate import narrate
 from flows.parameters import NarrationRequest
 from tests.audio_probe import decoded_duration
-from tests.provider_blocks import ROUTE_OF, save_block
+from tests.provider_blocks import HTTP_PROVIDERS, ROUTE_OF, save_block
 
 TEXT = (
     "Providers are paid per character, so every request counts. This one is spoken by the emulator.\n\n"
     "A second paragraph follows, with Chinese too: 你好，世界。"
 )
-PROVIDERS = ["openai-speech", "maas-ospeech", "maas-aspeech", "maas-nar", "maas-ele"]
+PROVIDERS = HTTP_PROVIDERS
 
 
 def run(**fields):

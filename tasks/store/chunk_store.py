@@ -1,0 +1,89 @@
+"""Content-addressed, write-once storage of checked chunk audio: the resume and regeneration mechanism.
+
+A chunk's key (tasks.store.chunk_keys) hashes everything that shapes its sound; an entry is its audio plus a small
+JSON record written after it. Only the record makes an entry visible, and it is written
+only once the audio is stored and checked, so a crash never leaves an entry a later run trusts.
+"""
+
+from __future__ import annotations
+
+import fsspec
+
+from speech_audio.encodings import AudioEncoding, encoder_for
+from tasks.models import ChunkAudio, SynthesizedAudio
+from tasks.store.atomic_files import put_file_atomic, write_bytes_atomic
+
+
+def _cached(record: bytes) -> ChunkAudio:
+    return ChunkAudio.model_validate_json(record).model_copy(update={"cached": True})
+
+
+class ChunkStore:
+    """Chunk audio under `<root>/<key[:2]>/<key>.<ext>` with `<key>.json` beside it."""
+
+    def __init__(self, url: str, storage_options: dict | None = None) -> None:
+        self.url = url
+        self.fs, self.root = fsspec.core.url_to_fs(url, **(storage_options or {}))
+        self.root = self.root.rstrip("/")
+
+    def _record_path(self, key: str) -> str:
+        return f"{self.root}/{key[:2]}/{key}.json"
+
+    def get(self, key: str) -> ChunkAudio | None:
+        """The stored chunk, or None where it was never completely stored."""
+        try:
+            record = self.fs.cat_file(self._record_path(key))
+        except FileNotFoundError:
+            return None
+        return _cached(record)
+
+    def get_many(self, keys: list[str]) -> dict[str, ChunkAudio]:
+        """The stored ones among `keys`, in one batched read (concurrent on object stores)."""
+        paths = {self._record_path(key): key for key in dict.fromkeys(keys)}
+        try:
+            records = self.fs.cat(list(paths), on_error="omit")
+        except FileNotFoundError:
+            return {}
+        found: dict[str, ChunkAudio] = {}
+        for path, record in records.items():
+            key = paths.get(path) or paths.get(self.fs._strip_protocol(path))
+            if key and isinstance(record, bytes):
+                found[key] = _cached(record)
+        return found
+
+    def _audio_path(self, key: str, encoding: AudioEncoding) -> str:
+        return f"{self.root}/{key[:2]}/{key}.{encoder_for(encoding.kind).extension}"
+
+    def _commit(self, entry: ChunkAudio) -> ChunkAudio:
+        write_bytes_atomic(self.fs, self._record_path(entry.key), entry.model_dump_json().encode())
+        return entry
+
+    def put(self, key: str, synthesized: SynthesizedAudio, duration_seconds: float) -> ChunkAudio:
+        """Store checked audio, then its record; returns what later runs will find."""
+        audio_path = self._audio_path(key, synthesized.encoding)
+        write_bytes_atomic(self.fs, audio_path, synthesized.audio)
+        return self._commit(
+            ChunkAudio(
+                key=key,
+                path=audio_path,
+                encoding=synthesized.encoding,
+                duration_seconds=duration_seconds,
+                request_id=synthesized.request_id,
+                billed_characters=synthesized.billed_characters,
+            )
+        )
+
+    def put_file(
+        self, key: str, local_path: str, encoding: AudioEncoding, duration_seconds: float, request_id: str | None
+    ) -> ChunkAudio:
+        """Store checked audio from a local file (streamed, never whole in memory), then its record."""
+        audio_path = self._audio_path(key, encoding)
+        put_file_atomic(self.fs, local_path, audio_path)
+        return self._commit(
+            ChunkAudio(
+                key=key, path=audio_path, encoding=encoding, duration_seconds=duration_seconds, request_id=request_id
+            )
+        )
+
+    def read_audio(self, entry: ChunkAudio) -> bytes:
+        return self.fs.cat_file(entry.path)

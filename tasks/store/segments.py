@@ -1,0 +1,105 @@
+"""Encoded segments of a narration, kept beside the chunk store so a re-run re-encodes only what changed.
+
+MP3 and ADTS AAC play back to back when independently encoded pieces are concatenated.
+A narration in those formats is therefore encoded as segments of consecutive
+chunks, each stored under a key hashed from its chunks' keys, its pauses and the output
+encoding; after an edit only the segments holding changed chunks are encoded again (encoding
+is the slow part: MP3 runs at about 70× real time here, so a 27-minute narration costs 20 s).
+
+Segment boundaries are content-defined, so an edit does not shift the segments after it: a
+segment ends at a paragraph end whose chunk key says so (about one in CUT_EVERY), or at a
+paragraph end once it holds PARAGRAPH_CUT_CHUNKS chunks, or after MAX_SEGMENT_CHUNKS whatever
+the text. Each boundary adds the codec's priming (MP3 1105 samples, AAC 1024) in the pause
+there, which the timings account for. Encoding a segment is the output room's job
+(tasks/output/assembly.py); this module plans, keys and keeps them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from pydantic import BaseModel
+
+from speech_audio.encodings import FRAGMENT_MUXERS, AudioKind, encoder_for
+from tasks.models import ChunkAudio
+from tasks.store.atomic_files import put_file_atomic, write_bytes_atomic
+from tasks.store.chunk_store import ChunkStore
+
+SEGMENT_VERSION = 1
+CUT_EVERY = 4
+PARAGRAPH_CUT_CHUNKS = 16
+MAX_SEGMENT_CHUNKS = 64
+
+
+def concatenable(kind: AudioKind) -> bool:
+    return kind in FRAGMENT_MUXERS
+
+
+def plan_segments(chunks: list[ChunkAudio], pauses: list[float]) -> list[slice]:
+    """Consecutive runs of chunks, cut where the content says (see the module's docstring)."""
+    segments: list[slice] = []
+    start = 0
+    for i, (chunk, pause) in enumerate(zip(chunks, pauses, strict=True)):
+        size = i + 1 - start
+        content_cut = int(chunk.key[:8], 16) % CUT_EVERY == 0
+        if (
+            i == len(chunks) - 1
+            or (pause > 0 and (content_cut or size >= PARAGRAPH_CUT_CHUNKS))
+            or size >= MAX_SEGMENT_CHUNKS
+        ):
+            segments.append(slice(start, i + 1))
+            start = i + 1
+    return segments
+
+
+def segment_key(chunks: list[ChunkAudio], pauses: list[float], kind: AudioKind, sample_rate: int) -> str:
+    spec = encoder_for(kind)
+    canonical = json.dumps(
+        {
+            "v": SEGMENT_VERSION,
+            "codec": spec.codec,
+            "bit_rate": spec.bit_rate,
+            "kind": kind.value,
+            "rate": sample_rate,
+            "chunks": [chunk.key for chunk in chunks],
+            "pause_samples": [round(pause * sample_rate) for pause in pauses],
+        },
+        separators=(",", ":"),
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class EncodedSegment(BaseModel):
+    """A stored segment: its bytes' path, its decoded length, and where each chunk sits in it."""
+
+    key: str
+    path: str
+    samples: int
+    chunk_spans: list[tuple[int, int]]  # (start, length) in samples, from the segment's first decoded sample
+
+
+class SegmentStore:
+    """Segments under `<chunk store>/segments/<key[:2]>/<key>.<ext>`, each with a JSON record written last."""
+
+    def __init__(self, store: ChunkStore) -> None:
+        self.chunks = store
+        self.fs = store.fs
+        self.root = f"{store.root}/segments"
+
+    def _record_path(self, key: str) -> str:
+        return f"{self.root}/{key[:2]}/{key}.json"
+
+    def get(self, key: str) -> EncodedSegment | None:
+        try:
+            return EncodedSegment.model_validate_json(self.fs.cat_file(self._record_path(key)))
+        except FileNotFoundError:
+            return None
+
+    def put(self, key: str, local_path: str, kind: AudioKind, samples: int, chunk_spans: list[tuple[int, int]]) -> EncodedSegment:
+        """Store an encoded segment from a local file, then its record (which makes it visible)."""
+        path = f"{self.root}/{key[:2]}/{key}.{encoder_for(kind).extension}"
+        put_file_atomic(self.fs, local_path, path)
+        segment = EncodedSegment(key=key, path=path, samples=samples, chunk_spans=chunk_spans)
+        write_bytes_atomic(self.fs, self._record_path(key), segment.model_dump_json().encode())
+        return segment

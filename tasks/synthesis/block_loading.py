@@ -1,0 +1,45 @@
+"""From block names in parameters to loaded blocks: names go through Prefect, keys never do."""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+from prefect.blocks.core import Block
+
+from blocks.local_speech import LocalSpeech
+from blocks.narration_storage import NarrationStorage
+from blocks.speech_provider import SpeechProvider
+from tasks.errors import NarrationInputError
+from tasks.synthesis.providers import ENGINES
+
+BlockT = TypeVar("BlockT", bound=Block)
+
+
+async def load_provider(reference: str | None) -> SpeechProvider:
+    """'local-speech' (or nothing) is the offline default; anything else is a saved block '<type>/<name>'."""
+    if not reference or reference == LocalSpeech.get_block_type_slug():
+        return LocalSpeech()
+    slug, _, name = reference.partition("/")
+    if not name:
+        raise NarrationInputError(
+            "provider", f"{reference!r} names no block; use <type>/<name>, e.g. maas-ele/my-block"
+        )
+    if slug not in ENGINES:
+        raise NarrationInputError("provider", f"unknown provider type {slug!r}; known: {', '.join(sorted(ENGINES))}")
+    return await _load_saved(reference, "provider", SpeechProvider, "speech provider")
+
+
+async def load_storage(reference: str) -> NarrationStorage:
+    """A saved narration-storage block, '<type>/<name>'."""
+    return await _load_saved(reference, "storage", NarrationStorage, "narration-storage")
+
+
+async def _load_saved(reference: str, field: str, kind: type[BlockT], what: str) -> BlockT:
+    """Load a saved block, or say in the field's name that it is missing or of the wrong kind."""
+    try:
+        block = await Block.aload(reference)
+    except ValueError as error:
+        raise NarrationInputError(field, f"no block {reference!r} is saved ({error})") from None
+    if not isinstance(block, kind):
+        raise NarrationInputError(field, f"{reference!r} is not a {what} block")
+    return block

@@ -1,0 +1,101 @@
+"""Synthesis of the chunks the store does not have: concurrent, gated, retried, checked, stored.
+
+Requests of a batch run concurrently through the provider's gate, and each is retried on its
+own (honouring Retry-After). A batch that fails keeps what it stored: the next attempt of the
+batch skips those chunks instead of paying for them again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+from tasks.errors import ProviderError
+from tasks.models import ChunkAudio, PlannedChunk, SynthesizedAudio
+from tasks.store.chunk_store import ChunkStore
+from tasks.synthesis.audio_check import check_audio
+from tasks.synthesis.gate import gate_for
+from tasks.synthesis.global_limits import take_global_rate
+from tasks.synthesis.providers.base import SpeechEngine
+from tasks.synthesis.retry_policy import call_with_retries
+
+Logger = logging.Logger | logging.LoggerAdapter
+
+
+def check_and_store(store: ChunkStore, chunk: PlannedChunk, answer: SynthesizedAudio, speed: float) -> ChunkAudio:
+    """Decode-check the answer, then store it: one trip to a worker thread per chunk."""
+    duration = check_audio(answer.audio, answer.encoding, chunk.text, speed)
+    return store.put(chunk.key, answer, duration)
+
+
+async def synthesize_one(engine: SpeechEngine, chunk: PlannedChunk, store: ChunkStore, logger: Logger) -> ChunkAudio:
+    """Request, check and store one chunk, retrying what can succeed on retry."""
+    gate = gate_for(engine.label, engine.max_concurrency, engine.block.requests_per_second)
+
+    async def attempt() -> ChunkAudio:
+        async with gate.answer_in_hand():
+            async with gate.request():
+                await take_global_rate(engine.label, engine.block)
+                try:
+                    answer = await engine.synthesize(chunk)
+                except ProviderError as error:
+                    if error.status == 429:
+                        gate.hold_off(error.retry_after)
+                    raise
+            return await asyncio.to_thread(check_and_store, store, chunk, answer, engine.speed)
+
+    def on_retry(error: BaseException, wait: float) -> None:
+        logger.warning("chunk %d: %s; retrying in %.1f s", chunk.index, error, wait)
+
+    try:
+        return await call_with_retries(
+            attempt,
+            attempts=engine.block.max_attempts,
+            max_wait=engine.block.max_retry_wait_seconds,
+            on_retry=on_retry,
+        )
+    except ProviderError as error:
+        raise error.for_chunk(chunk.index) from None
+    except Exception as error:
+        raise ProviderError(
+            engine.label, f"{type(error).__name__}: {error}", chunk_index=chunk.index, retryable=True
+        ) from error
+
+
+async def synthesize_batch(
+    engine: SpeechEngine,
+    chunks: list[PlannedChunk],
+    store: ChunkStore,
+    logger: Logger,
+    on_chunk_done: Callable[[], Awaitable[None]] | None = None,
+) -> list[ChunkAudio]:
+    """Synthesize a batch (skipping any chunk already stored); results in chunk order, first failure raised."""
+    results: dict[int, ChunkAudio] = {}
+    # One batched lookup: chunks an earlier attempt of this batch stored are not requested again.
+    already = await asyncio.to_thread(store.get_many, [chunk.key for chunk in chunks])
+
+    async def run(chunk: PlannedChunk) -> None:
+        stored = already.get(chunk.key)
+        results[chunk.index] = stored or await synthesize_one(engine, chunk, store, logger)
+        if stored:
+            engine.remember(stored.request_id)
+        if on_chunk_done:
+            await on_chunk_done()
+
+    if engine.sequential:  # request stitching needs document order: stop at the first failure
+        for chunk in chunks:
+            await run(chunk)
+        outcomes: list[object] = []
+    else:
+        outcomes = await asyncio.gather(*(run(chunk) for chunk in chunks), return_exceptions=True)
+    failures = [outcome for outcome in outcomes if isinstance(outcome, BaseException)]
+    if failures:
+        logger.error(
+            "%d of %d chunks failed; the %d stored are kept for the next attempt",
+            len(failures),
+            len(chunks),
+            len(results),
+        )
+        raise failures[0]
+    return [results[chunk.index] for chunk in chunks]

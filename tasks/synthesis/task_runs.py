@@ -1,0 +1,62 @@
+"""The synthesis room's Prefect task runs: planning, the chunk-store lookup, and synthesis batches.
+
+They are async on purpose: a sync task run in an async flow builds its own Prefect API client
+(and TLS context), about 0.25 s each; these share the flow's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+from prefect.runtime import flow_run
+
+from blocks.speech_provider import SpeechProvider
+from tasks.models import ChunkAudio, PlannedChunk
+from tasks.output import progress
+from tasks.store.chunk_store import ChunkStore
+from tasks.synthesis.planning import plan_for
+from tasks.synthesis.providers import engine_for
+from tasks.synthesis.providers.base import SpeechEngine
+from tasks.synthesis.retry_policy import retry_task_unless_input_error
+from tasks.synthesis.synthesize import synthesize_batch
+
+
+@task(name="plan-chunks", cache_policy=NO_CACHE)
+async def plan(text: str, engine: SpeechEngine, subtitles: tuple[str, str] | None = None) -> list[PlannedChunk]:
+    """plan_for, as a task run, off the event loop (chunking a book takes a while)."""
+    return await asyncio.to_thread(plan_for, text, engine, subtitles)
+
+
+@task(name="find-stored-chunks", cache_policy=NO_CACHE)
+async def find_stored(store_url: str, keys: list[str]) -> dict[str, ChunkAudio]:
+    """Chunks already in the store, fetched in one batched read (concurrent on object stores)."""
+    return await asyncio.to_thread(ChunkStore(store_url).get_many, keys)
+
+
+@task(
+    name="synthesize-chunks",
+    retries=2,
+    retry_delay_seconds=[5, 20],
+    retry_condition_fn=retry_task_unless_input_error,
+    cache_policy=NO_CACHE,
+    task_run_name="synthesize-chunks-{first_index}",
+)
+async def synthesize_chunks(
+    provider: SpeechProvider,
+    voice: str | None,
+    speed: float | None,
+    chunks: list[PlannedChunk],
+    store_url: str,
+    first_index: int = 0,
+) -> list[ChunkAudio]:
+    """Synthesize a batch of chunks (skipping any a previous attempt stored); results in chunk order."""
+    engine = engine_for(provider, voice, speed)
+    report = progress.report_for(flow_run.get_id())
+    try:
+        return await synthesize_batch(
+            engine, chunks, ChunkStore(store_url), get_run_logger(), report.advance if report else None
+        )
+    finally:
+        await engine.aclose()

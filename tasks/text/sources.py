@@ -1,0 +1,49 @@
+"""Finding the documents under a source URL and fingerprinting their text, through fsspec."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import fsspec
+
+from tasks.errors import NarrationInputError
+from tasks.models import text_sha256
+from tasks.output.location import name_for
+from tasks.text.intake import check_text, read_source_text
+
+DOCUMENT_SUFFIXES = (".txt", ".md", ".srt", ".vtt")
+
+
+@dataclass(frozen=True)
+class SourceDocument:
+    url: str
+    name: str
+    sha256: str  # of the normalised text: the same fingerprint a manifest keeps as `source_sha256`
+
+
+def document_urls(source: str, storage_options: dict | None = None) -> list[str]:
+    """Every document under `source` (a folder or prefix URL), sorted, as full URLs."""
+    try:
+        fs, root = fsspec.core.url_to_fs(source, **(storage_options or {}))
+    except (ValueError, ImportError) as error:
+        raise NarrationInputError("source", f"cannot open {source!r}: {error}") from None
+    if not fs.exists(root):
+        raise NarrationInputError("source", f"{source} does not exist")
+    paths = [p for p in fs.find(root) if p.lower().endswith(DOCUMENT_SUFFIXES) and "/." not in p[len(root) :]]
+    return [fs.unstrip_protocol(path) for path in sorted(paths)]
+
+
+def scan_documents(source: str, storage_options: dict | None = None) -> list[SourceDocument]:
+    """Documents under `source` with their output names and text fingerprints; clashing names are refused."""
+    documents: list[SourceDocument] = []
+    owners: dict[str, str] = {}
+    for url in document_urls(source, storage_options):
+        text = check_text(read_source_text(url, storage_options), "source")
+        name = name_for(url, text_sha256(text), None)
+        if name in owners:
+            raise NarrationInputError(
+                "source", f"{owners[name]} and {url} would both be written as {name!r}; rename one of them"
+            )
+        owners[name] = url
+        documents.append(SourceDocument(url=url, name=name, sha256=text_sha256(text)))
+    return documents
