@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from tts_emulator.azure_voices import voices_list
-from tts_emulator.config import EmulatorConfig, FaultRule, RouteConfig
+from tts_emulator.config import ROUTES, EmulatorConfig, FaultRule, RouteConfig
 from tts_emulator.guard import STATE
 from tts_emulator.routes_maas_ele import ISSUED, ele_speech
 from tts_emulator.routes_maas_nar import JOBS, nar_result, nar_status, text_to_speech
@@ -17,12 +17,34 @@ async def _stats(request: web.Request) -> web.Response:
     return web.json_response(request.app[STATE].snapshot())
 
 
+def _limit(request: web.Request) -> int | None:
+    value = request.query.get("limit")
+    return int(value) if value and value.isdigit() else None
+
+
+async def _requests(request: web.Request) -> web.Response:
+    """The last requests (`?route=ele`: of one route), oldest first: headers without credentials, bodies."""
+    journal = request.app[STATE].journal
+    return web.json_response(journal.requests(request.query.get("route"), _limit(request)))
+
+
+async def _timings(request: web.Request) -> web.Response:
+    """The sentence spans of the last answers spoken with tone speech (`?route=…`, `?limit=…`), oldest first."""
+    journal = request.app[STATE].journal
+    return web.json_response(journal.timings(request.query.get("route"), _limit(request)))
+
+
 async def _reset(request: web.Request) -> web.Response:
-    """Clear counters, jobs and faults; keep keys and speech engine."""
+    """Clear counters, journal, jobs and faults; keep keys and speech engine.
+
+    With the JSON body {"routes": true}, every route's latency and limits go back to their defaults too.
+    """
     state = request.app[STATE]
     state.reset()
     for route in state.config.routes.values():
         route.faults.clear()
+    if request.can_read_body and (await request.json()).get("routes"):
+        state.config.routes = {route: RouteConfig() for route in ROUTES}
     request.app[JOBS].clear()
     return web.json_response({"ok": True})
 
@@ -64,6 +86,8 @@ def create_app(config: EmulatorConfig | None = None) -> web.Application:
     app.router.add_get("/tts-n/results/{task_id}", nar_result)
     app.router.add_post("/tts-e/text-to-speech/{voice_id}", ele_speech)
     app.router.add_get("/_emulator/stats", _stats)
+    app.router.add_get("/_emulator/requests", _requests)
+    app.router.add_get("/_emulator/timings", _timings)
     app.router.add_post("/_emulator/reset", _reset)
     app.router.add_patch("/_emulator/config", _set_config)
     app.router.add_put("/_emulator/routes/{route}", _set_route)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from tts_emulator.guard import guarded, openai_error
+from tts_emulator.guard import guarded, openai_error, received
 
 
 def _voice(short: str, display: str, local: str, gender: str, locale: str, locale_name: str, wpm: str) -> dict:
@@ -59,4 +59,5 @@ def espeak_language(locale: str) -> str:
 
 @guarded("voices", openai_error)
 async def voices_list(request: web.Request, fault) -> web.Response:
+    await received(request, None)  # free: latency and late faults only
     return web.json_response(VOICES)

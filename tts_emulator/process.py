@@ -41,8 +41,26 @@ class EmulatorProcess:
     def requests(self, route: str) -> int:
         return self.stats(route).get("requests", 0)
 
-    def reset(self) -> None:
-        self.control.post("/_emulator/reset").raise_for_status()
+    def paid(self, route: str) -> int:
+        """Requests billed on `route`: received whole and valid, whatever happened to the answer."""
+        return self.stats(route).get("paid", 0)
+
+    def billed_characters(self, route: str) -> int:
+        return self.stats(route).get("billed_characters", 0)
+
+    def recorded(self, route: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
+        """The last requests the emulator received (of `route`), oldest first, without credentials."""
+        params = {k: v for k, v in {"route": route, "limit": limit}.items() if v is not None}
+        return self.control.get("/_emulator/requests", params=params).json()
+
+    def timings(self, route: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
+        """Sentence spans (seconds) of the last answers spoken with tone speech, oldest first."""
+        params = {k: v for k, v in {"route": route, "limit": limit}.items() if v is not None}
+        return self.control.get("/_emulator/timings", params=params).json()
+
+    def reset(self, *, routes: bool = False) -> None:
+        """Clear counters, journal, jobs and faults (`routes`: also every route's latency and limits)."""
+        self.control.post("/_emulator/reset", json={"routes": True} if routes else None).raise_for_status()
         self.configure(job_seconds=0.5, result_ttl_seconds=600.0)
 
     def add_fault(self, route: str, **rule: Any) -> None:
@@ -55,6 +73,8 @@ class EmulatorProcess:
         self.control.patch("/_emulator/config", json=settings).raise_for_status()
 
     def stop(self) -> None:
+        if hasattr(self, "control"):  # absent when the process failed to start
+            self.control.close()
         if self.process.poll() is None:
             self.process.terminate()
             try:

@@ -1,4 +1,8 @@
-"""MaaS-Ele (ElevenLabs-compatible) `POST /tts-e/text-to-speech/{voice_id}`."""
+"""MaaS-Ele (ElevenLabs-compatible) `POST /tts-e/text-to-speech/{voice_id}`.
+
+Every body field of the contract is checked; a malformed one is a 422 naming its location. A valid request
+is billed its `character-cost` (the characters of `text`) before any audio is made.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ from aiohttp import web
 
 from speech_audio.encodings import AudioKind
 from tts_emulator.config import FaultRule
-from tts_emulator.guard import STATE, Rejection, ele_error, guarded, send_audio
+from tts_emulator.guard import STATE, Rejection, ele_error, guarded, received, send_audio
 from tts_emulator.validation import answer_audio, json_body
 
 VOICE_IDS = {
@@ -63,11 +67,30 @@ BODY_FIELDS = {
     "next_request_ids",
 }
 MAX_TEXT = 5000
+MAX_LOCATORS = 3
+MAX_SEED = 4_294_967_295
 ISSUED = web.AppKey("issued_request_ids", set)
 
 
 def _unprocessable(location: str, message: str) -> Rejection:
     return Rejection(422, "unprocessable_entity", f"{location}: {message}", location)
+
+
+def _check_locators(locators: object) -> None:
+    """At most 3 {pronunciation_dictionary_id, version_id} objects, both strings."""
+    field = "body.pronunciation_dictionary_locators"
+    if locators is None:
+        return
+    if not isinstance(locators, list):
+        raise _unprocessable(field, "must be a list")
+    if len(locators) > MAX_LOCATORS:
+        raise _unprocessable(field, f"at most {MAX_LOCATORS} locators; got {len(locators)}")
+    for index, locator in enumerate(locators):
+        if not isinstance(locator, dict):
+            raise _unprocessable(f"{field}.{index}", "must be an object")
+        for key in ("pronunciation_dictionary_id", "version_id"):
+            if not isinstance(locator.get(key), str):
+                raise _unprocessable(f"{field}.{index}.{key}", "field required (string)")
 
 
 def _check_body(body: dict, issued: set[str]) -> tuple[str, str]:
@@ -98,9 +121,10 @@ def _check_body(body: dict, issued: set[str]) -> tuple[str, str]:
             value = settings.get(key)
             if value is not None and (not isinstance(value, int | float) or not 0 <= value <= 1):
                 raise _unprocessable(f"body.voice_settings.{key}", "must be between 0 and 1")
-    locators = body.get("pronunciation_dictionary_locators") or []
-    if not isinstance(locators, list) or len(locators) > 3:
-        raise _unprocessable("body.pronunciation_dictionary_locators", "at most 3 locators")
+    _check_locators(body.get("pronunciation_dictionary_locators"))
+    seed = body.get("seed")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED):
+        raise _unprocessable("body.seed", f"must be an integer from 0 to {MAX_SEED}")
     for field in ("previous_request_ids", "next_request_ids"):
         ids = body.get(field) or []
         if not isinstance(ids, list) or len(ids) > 3:
@@ -135,8 +159,11 @@ async def ele_speech(request: web.Request, fault: FaultRule | None) -> web.Strea
         if body.get(field):
             stats.note(field)
     kind, rate = OUTPUT_FORMATS[output_format]
-    audio = await answer_audio(request, "ele", fault, text, kind, rate, language="auto", speed=1.0)
+    await received(request, len(text))  # the character-cost answered below
     request_id = uuid.uuid4().hex
+    audio = await answer_audio(
+        request, "ele", fault, text, kind, rate, language="auto", speed=1.0, request_id=request_id
+    )
     issued.add(request_id)
     headers = {"character-cost": str(len(text)), "request-id": request_id}
     media = {AudioKind.MP3: "audio/mpeg", AudioKind.PCM: "audio/pcm", AudioKind.ULAW: "audio/basic"}[kind]

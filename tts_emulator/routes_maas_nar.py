@@ -1,4 +1,9 @@
-"""MaaS-nar text-to-speech: short requests answer audio; long ones are jobs with a status URL."""
+"""MaaS-nar text-to-speech: short requests answer audio; long ones are jobs with a status URL.
+
+Billed: a short request, and a long job at submission (once, however often its status is polled or its result
+fetched, and even when the answer carrying its task id never reaches the client). A subtitle body is billed
+its cue text, not its numbers and timings.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +19,7 @@ from aiohttp import web
 from speech_audio.codec import decoded_samples
 from speech_audio.encodings import AudioEncoding, AudioKind
 from tts_emulator.config import FaultRule
-from tts_emulator.guard import STATE, Rejection, guarded, nar_error, send_audio
+from tts_emulator.guard import SEQUENCE, STATE, Rejection, guarded, nar_error, read_body, received, send_audio
 from tts_emulator.speech import render, silence
 from tts_emulator.validation import answer_audio, one_of
 
@@ -38,6 +43,7 @@ class Job:
     language: str
     speed: float
     created: float
+    sequence: int  # the submission's number in the journal
     fail: bool = False
     silent: bool = False  # the job "succeeds" with a result of pure silence
     audio: bytes | None = None
@@ -79,7 +85,7 @@ async def _text_of(request: web.Request, route: str) -> str:
         raise Rejection(
             415, "UnsupportedMediaType", f"Content-Type must be one of {', '.join(BODY_TYPES)}; got {content_type!r}."
         )
-    raw = await request.read()
+    raw = await read_body(request)
     try:
         body = raw.decode("utf-8")
     except UnicodeDecodeError:
@@ -119,6 +125,7 @@ async def nar_short(request: web.Request, fault: FaultRule | None) -> web.Stream
     limit = request.app[STATE].config.nar_short_max_characters
     if len(text) > limit:
         raise Rejection(413, "TextTooLong", f"The text is {len(text)} characters; short requests take at most {limit}.")
+    await received(request, len(text))
     audio = await answer_audio(request, "nar-short", fault, text, kind, RATE, language=language, speed=speed)
     seconds = decoded_samples(audio, AudioEncoding(kind=kind), RATE) / RATE
     headers = {"x-duration-seconds": f"{seconds:.3f}"}
@@ -144,18 +151,20 @@ async def nar_submit(request: web.Request, fault: FaultRule | None) -> web.Respo
         language,
         speed,
         time.monotonic(),
+        request[SEQUENCE],
         fail=kind_of_fault == "fail-job",
         silent=kind_of_fault == "silence",
     )
-    if job.fail or job.silent:
-        state.route_stats("nar-submit").faults += 1
-    request.app[JOBS][job.task_id] = job
     stats = state.route_stats("nar-submit")
-    stats.mark_served(len(text))
+    if job.fail or job.silent:
+        stats.faults += 1
+    request.app[JOBS][job.task_id] = job  # the job exists (and is billed) even if its task id is lost on the way
+    await received(request, len(text))
     origin = f"{request.scheme}://{request.host}"
     if fault is not None and fault.kind == "foreign-status-url":
         stats.faults += 1
         origin = "http://169.254.169.254"
+    stats.mark_served(len(text))
     return web.json_response({"statusUrl": f"{origin}/tts-n/tasks/{job.task_id}", "taskId": job.task_id})
 
 
@@ -173,6 +182,7 @@ def _signature(task_id: str, expires: int) -> str:
 @guarded("nar-status", nar_error, auth=False)
 async def nar_status(request: web.Request, fault: FaultRule | None) -> web.Response:
     state = request.app[STATE]
+    await received(request, None)  # free: latency and late faults only
     job = request.app[JOBS].get(request.match_info["task_id"])
     if job is None:
         raise Rejection(404, "TaskNotFound", "No such task.")
@@ -207,9 +217,19 @@ async def nar_status(request: web.Request, fault: FaultRule | None) -> web.Respo
     if job.audio is None and job.silent:
         job.audio = silence(job.kind, RATE)
     elif job.audio is None:
-        job.audio = await render(
+        rendered = await render(
             job.text, job.kind, RATE, language=job.language, speed=job.speed, engine=state.config.speech
         )
+        job.audio = rendered.audio
+        if rendered.sentences is not None:
+            state.journal.record_timing(
+                "nar-submit",
+                job.sequence,
+                request_id=job.task_id,
+                text=job.text,
+                sample_rate=RATE,
+                sentences=rendered.sentences,
+            )
         job.duration = decoded_samples(job.audio, AudioEncoding(kind=job.kind), RATE) / RATE
     expires = int(time.time() + state.config.result_ttl_seconds)
     origin = f"{request.scheme}://{request.host}"
@@ -232,6 +252,7 @@ async def nar_status(request: web.Request, fault: FaultRule | None) -> web.Respo
 @guarded("nar-result", nar_error, auth=False)
 async def nar_result(request: web.Request, fault: FaultRule | None) -> web.StreamResponse:
     state = request.app[STATE]
+    await received(request, None)  # downloads are free
     job = request.app[JOBS].get(request.match_info["task_id"])
     try:
         expires = int(request.query.get("expires", "0"))

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import re
-import xml.etree.ElementTree as ElementTree
 
 from aiohttp import web
 
 from speech_audio.encodings import AudioKind
 from tts_emulator.azure_voices import VOICES_BY_NAME, espeak_language
 from tts_emulator.config import FaultRule
-from tts_emulator.guard import Rejection, guarded, openai_error, send_audio
+from tts_emulator.guard import Rejection, guarded, openai_error, received, send_audio
+from tts_emulator.ssml import parse_ssml
 from tts_emulator.validation import answer_audio, json_body, number_in, one_of, required_text
 
 OPENAI_MODELS = ("tts-1", "tts-1-hd", "gpt-4o-mini-tts")
@@ -41,6 +41,7 @@ async def _openai_like(
     speed = number_in(body.get("speed"), 0.25, 4.0, "speed", 1.0)
     kind = AudioKind(fmt)
     rate = 48_000 if kind == AudioKind.OPUS else OPENAI_PCM_RATE
+    await received(request, len(text))
     audio = await answer_audio(request, route, fault, text, kind, rate, language="auto", speed=speed)
     return await send_audio(request, route, audio, MEDIA_TYPES[fmt], fault, characters=len(text))
 
@@ -50,23 +51,10 @@ async def openai_speech(request: web.Request, fault: FaultRule | None) -> web.St
     return await _openai_like(request, fault, "openai", await json_body(request), require_model=True)
 
 
-def _parse_ssml(document: str) -> tuple[str, str]:
-    """(text, voice name) of an SSML document; a broken document is a 400, as Azure answers."""
-    try:
-        root = ElementTree.fromstring(document)
-    except ElementTree.ParseError as error:
-        raise Rejection(400, "invalid_ssml", f"The SSML document is not well-formed XML: {error}.", "input") from None
-    if root.tag.rsplit("}", 1)[-1] != "speak":
-        raise Rejection(400, "invalid_ssml", "The SSML root element must be <speak>.", "input")
-    voice = next((el for el in root.iter() if el.tag.rsplit("}", 1)[-1] == "voice"), None)
-    if voice is None or not voice.get("name"):
-        raise Rejection(400, "invalid_ssml", "The SSML document needs a <voice name='…'> element.", "input")
-    return "".join(voice.itertext()), voice.get("name", "")
-
-
 async def _aspeech(request: web.Request, fault: FaultRule | None, body: dict) -> web.StreamResponse:
     document = required_text(body, "input", 10 * MAX_INPUT)
-    text, voice_name = _parse_ssml(document)
+    ssml = parse_ssml(document)
+    text, voice_name = ssml.text, ssml.voice
     if not text.strip():
         raise Rejection(400, "invalid_ssml", "The SSML document holds no text to speak.", "input")
     if len(text) > MAX_INPUT:
@@ -87,6 +75,7 @@ async def _aspeech(request: web.Request, fault: FaultRule | None, body: dict) ->
         AudioKind.WAV if container == "riff" else AudioKind.PCM
     )
     rate = int(khz) * 1000
+    await received(request, len(text))
     audio = await answer_audio(
         request, "maas-speech", fault, text, kind, rate, language=espeak_language(voice["Locale"]), speed=1.0
     )

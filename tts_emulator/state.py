@@ -1,4 +1,17 @@
-"""Counters, in-flight tracking, rate windows and the fault queue of each route."""
+"""Counters, in-flight tracking, rate windows and the fault queue of each route, and the journal.
+
+Counters per route, and what each one means:
+- `requests`: every request that reached the route;
+- `paid`, `billed_characters`: requests billed as a provider bills them, once the body was received whole
+  and validated, whatever the client or an injected fault does next (a client timeout, a reset after
+  receipt, a truncated answer, a long job whose task id never reached the client); `billed_characters`
+  counts spoken text (SSML without its markup, a subtitle file's cue text, MaaS-Ele's `character-cost`);
+- `served`, `characters`: answers delivered whole (audio sent in full, a long job's task id handed over,
+  a result downloaded), and the characters they spoke; `served <= paid` on a billed route;
+- `abandoned`: requests whose client had gone before the answer (a timeout, a reset after receipt);
+- `faults`: injected faults that struck; `rejected`: refused as invalid or unauthorized (never billed);
+  `throttled`: 429 from the concurrency or rate limit (never billed); `in_flight`, `max_in_flight`.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +20,16 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from tts_emulator.config import EmulatorConfig, FaultRule
+from tts_emulator.journal import Journal
 
 
 @dataclass
 class RouteStats:
     requests: int = 0
-    served: int = 0  # answers that delivered what is paid for (audio, or an accepted long job)
+    paid: int = 0  # billed: body received whole and validated
+    billed_characters: int = 0
+    served: int = 0  # answers delivered whole (audio, a long job's task id, a download)
+    abandoned: int = 0  # the client had gone before the answer (billed all the same on a billed route)
     faults: int = 0
     rejected: int = 0  # refused for bad input or auth (4xx)
     throttled: int = 0  # 429 from the concurrency or rate limit
@@ -22,6 +39,10 @@ class RouteStats:
     notes: dict[str, int] = field(default_factory=dict)  # route-specific counts, e.g. context fields sent
     first_served: float | None = None
     last_served: float | None = None
+
+    def mark_paid(self, characters: int) -> None:
+        self.paid += 1
+        self.billed_characters += characters
 
     def mark_served(self, characters: int) -> None:
         now = time.monotonic()
@@ -39,6 +60,13 @@ class EmulatorState:
         self.config = config
         self.stats: dict[str, RouteStats] = {}
         self._windows: dict[str, deque[float]] = {}
+        self.journal = Journal()
+        self._sequence = 0
+
+    def next_sequence(self) -> int:
+        """A number for each request the emulator receives, shared by its journal entries."""
+        self._sequence += 1
+        return self._sequence
 
     def route_stats(self, route: str) -> RouteStats:
         return self.stats.setdefault(route, RouteStats())
@@ -71,7 +99,10 @@ class EmulatorState:
         return {
             route: {
                 "requests": s.requests,
+                "paid": s.paid,
+                "billed_characters": s.billed_characters,
                 "served": s.served,
+                "abandoned": s.abandoned,
                 "faults": s.faults,
                 "rejected": s.rejected,
                 "throttled": s.throttled,
@@ -87,3 +118,4 @@ class EmulatorState:
     def reset(self) -> None:
         self.stats.clear()
         self._windows.clear()
+        self.journal.clear()

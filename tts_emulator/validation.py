@@ -10,7 +10,7 @@ from aiohttp import web
 
 from speech_audio.encodings import AudioKind
 from tts_emulator.config import FaultRule
-from tts_emulator.guard import STATE, Rejection
+from tts_emulator.guard import SEQUENCE, STATE, Rejection, read_body
 from tts_emulator.speech import render, silence
 
 
@@ -20,7 +20,7 @@ async def json_body(request: web.Request) -> dict[str, Any]:
             415, "unsupported_media_type", f"Content-Type must be application/json, not {request.content_type}"
         )
     try:
-        body = await request.json()
+        body = json.loads(await read_body(request))
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise Rejection(400, "invalid_json", "The request body is not valid JSON.") from None
     if not isinstance(body, dict):
@@ -66,10 +66,16 @@ async def answer_audio(
     *,
     language: str,
     speed: float,
+    request_id: str | None = None,
 ) -> bytes:
-    """The audio to answer with: speech, or silence where that fault is due."""
+    """The audio to answer with: speech, or silence where that fault is due; tone timings go to the journal."""
     state = request.app[STATE]
     if fault is not None and fault.kind == "silence":
         state.route_stats(route).faults += 1
         return silence(kind, rate)
-    return await render(text, kind, rate, language=language, speed=speed, engine=state.config.speech)
+    rendered = await render(text, kind, rate, language=language, speed=speed, engine=state.config.speech)
+    if rendered.sentences is not None:
+        state.journal.record_timing(
+            route, request[SEQUENCE], request_id=request_id, text=text, sample_rate=rate, sentences=rendered.sentences
+        )
+    return rendered.audio
