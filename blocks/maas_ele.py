@@ -16,6 +16,21 @@ class EleVoiceSettings(BaseModel):
     use_speaker_boost: bool | None = None
 
 
+MAX_PRONUNCIATION_DICTIONARIES = 3  # the contract's limit per request
+MAX_SEED = 4_294_967_295  # the contract's seed is an unsigned 32-bit integer
+
+
+class PronunciationDictionaryLocator(BaseModel):
+    """One pronunciation dictionary saved at the provider, pinned to a version so its sound cannot drift."""
+
+    pronunciation_dictionary_id: str = Field(
+        min_length=1, title="Dictionary id", description="The dictionary's id at the provider."
+    )
+    version_id: str = Field(
+        min_length=1, title="Version id", description="The dictionary version to apply (required: pins the sound)."
+    )
+
+
 class MaasEle(HttpSpeechProvider):
     """MaaS-Ele: ElevenLabs voices and models, continuity context, character costs.
 
@@ -64,6 +79,19 @@ class MaasEle(HttpSpeechProvider):
         default=None,
         title="Voice settings",
         description="stability, similarity_boost, style, use_speaker_boost; empty: the voice's own.",
+    )
+    pronunciation_dictionary_locators: list[PronunciationDictionaryLocator] = Field(
+        default_factory=list,
+        max_length=MAX_PRONUNCIATION_DICTIONARIES,
+        title="Pronunciation dictionaries",
+        description="At most 3 dictionaries saved at the provider (id and version each), applied in this order.",
+    )
+    seed: int | None = Field(
+        default=None,
+        ge=0,
+        le=MAX_SEED,
+        title="Seed",
+        description="0 to 4294967295; empty: each chunk gets a seed derived from its content, so a chunk synthesized again sounds as alike as the provider allows.",
     )
     enable_logging: bool = Field(default=True, title="Logging", description="false is the provider's privacy mode.")
     send_context: bool = Field(

@@ -46,6 +46,11 @@ class OpenAISpeech(HttpSpeechProvider):
         title="Accept unlisted",
         description="Pass models and voices not in OpenAI's list through to a relay.",
     )
+    instructions: str | None = Field(
+        default=None,
+        title="Instructions",
+        description="A speaking style (tone, pace, accent) for models that take one, e.g. gpt-4o-mini-tts; empty: none sent.",
+    )
     max_characters: int = Field(
         default=4096, ge=1, le=4096, title="Request limit", description="OpenAI accepts at most 4096 characters."
     )

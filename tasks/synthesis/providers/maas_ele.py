@@ -5,13 +5,17 @@ from __future__ import annotations
 from collections import deque
 from typing import Any
 
-from blocks.maas_ele import MaasEle
+from pydantic import BaseModel
+
+from blocks.maas_ele import MAX_PRONUNCIATION_DICTIONARIES, MAX_SEED, MaasEle
 from speech_audio.encodings import AudioEncoding, AudioKind
 from tasks.errors import NarrationInputError
 from tasks.models import ChunkText, PlannedChunk, SynthesizedAudio
 from tasks.synthesis.providers.http import HttpEngine
 
 MAX_STITCHED_IDS = 3
+LOCATORS_FIELD = "pronunciation_dictionary_locators"
+LOCATOR_KEYS = ("pronunciation_dictionary_id", "version_id")
 
 
 def ele_encoding(output_format: str) -> AudioEncoding:
@@ -20,6 +24,35 @@ def ele_encoding(output_format: str) -> AudioEncoding:
     if codec == "mp3":
         return AudioEncoding(kind=AudioKind.MP3)
     return AudioEncoding(kind=AudioKind.PCM if codec == "pcm" else AudioKind.ULAW, sample_rate=int(rate))
+
+
+def derived_seed(key: str) -> int:
+    """A chunk's seed where the block sets none: a function of its key (never part of it), so the same chunk
+    synthesized again asks for the same sampling. 8 hex digits span exactly the contract's 0..4294967295."""
+    return int(key[:8], 16)
+
+
+def pronunciation_locators(locators: list[Any]) -> list[dict[str, str]]:
+    """The block's dictionary locators as the contract sends them, refused where the contract would refuse them.
+
+    The block's own validation already holds these limits; this checks again because a block's fields can be
+    assigned without validation; a refusal here costs nothing, while the provider's 422 would come mid-run.
+    """
+    if len(locators) > MAX_PRONUNCIATION_DICTIONARIES:
+        raise NarrationInputError(
+            LOCATORS_FIELD, f"at most {MAX_PRONUNCIATION_DICTIONARIES} dictionaries per request; got {len(locators)}"
+        )
+    checked = []
+    for number, locator in enumerate(locators, start=1):
+        fields = locator.model_dump() if isinstance(locator, BaseModel) else locator
+        if not isinstance(fields, dict):
+            raise NarrationInputError(LOCATORS_FIELD, f"entry {number} is not a {{{', '.join(LOCATOR_KEYS)}}} object")
+        for name in LOCATOR_KEYS:
+            value = fields.get(name)
+            if not isinstance(value, str) or not value.strip():
+                raise NarrationInputError(LOCATORS_FIELD, f"entry {number} needs {name} as a non-empty string")
+        checked.append({name: fields[name] for name in LOCATOR_KEYS})
+    return checked
 
 
 class MaasEleEngine(HttpEngine):
@@ -58,16 +91,30 @@ class MaasEleEngine(HttpEngine):
             raise NarrationInputError("language_code", "is only accepted with model eleven_turbo_v2_5")
         if abs(self.speed - 1.0) > 1e-9:
             raise NarrationInputError("speed", "maas-ele has no speed control; leave speed empty or 1.0")
+        seed = block.seed
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED):
+            raise NarrationInputError("seed", f"{seed!r} is not an integer from 0 to {MAX_SEED}")
+        pronunciation_locators(block.pronunciation_dictionary_locators)
 
     def identity(self) -> dict[str, Any]:
         block = self.block
-        return super().identity() | {
+        identity = super().identity() | {
             "voice": self.voice_id,
             "model": block.model_id,
             "language": block.language_code,
             "format": block.output_format,
             "settings": block.voice_settings.model_dump(exclude_none=True) if block.voice_settings else None,
         }
+        # Added only when set, so blocks without them keep the keys their stored chunks were saved under.
+        if block.seed is not None:
+            identity["seed"] = block.seed
+        if locators := pronunciation_locators(block.pronunciation_dictionary_locators):
+            identity[LOCATORS_FIELD] = locators  # kept in order: where two dictionaries hold a word, order decides
+        return identity
+
+    def seed_for(self, chunk: PlannedChunk) -> int:
+        """The block's seed, or one derived from the chunk's key."""
+        return self.block.seed if self.block.seed is not None else derived_seed(chunk.key)
 
     def contexts(self, chunks: list[ChunkText]) -> list[dict[str, str]]:
         """previous_text and next_text for every chunk, so prosody flows across chunk boundaries."""
@@ -91,7 +138,14 @@ class MaasEleEngine(HttpEngine):
 
     async def synthesize(self, chunk: PlannedChunk) -> SynthesizedAudio:
         block = self.block
-        body: dict[str, Any] = {"text": chunk.text, "model_id": block.model_id, **chunk.context}
+        body: dict[str, Any] = {
+            "text": chunk.text,
+            "model_id": block.model_id,
+            "seed": self.seed_for(chunk),
+            **chunk.context,
+        }
+        if locators := pronunciation_locators(block.pronunciation_dictionary_locators):
+            body[LOCATORS_FIELD] = locators
         if block.language_code:
             body["language_code"] = block.language_code
         if block.voice_settings:

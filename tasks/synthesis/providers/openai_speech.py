@@ -12,6 +12,7 @@ from tasks.models import PlannedChunk, SynthesizedAudio
 from tasks.synthesis.providers.http import HttpEngine
 
 PCM_RATE = 24_000  # OpenAI's `pcm` is 24 kHz s16le mono
+STYLELESS_MODELS = ("tts-1", "tts-1-hd")  # OpenAI's models that take no `instructions`
 
 
 def _encoding(response_format: str) -> AudioEncoding:
@@ -34,6 +35,10 @@ class OpenAISpeechEngine(HttpEngine):
                 )
             self.check_voice()
         self.check_speed()
+        if self.instructions is not None and block.model in STYLELESS_MODELS:
+            raise NarrationInputError(
+                "instructions", f"{block.model} takes no instructions; use a model that does, e.g. gpt-4o-mini-tts"
+            )
 
     def check_voice(self) -> None:
         if self.voice not in self.block.VOICES:
@@ -44,21 +49,33 @@ class OpenAISpeechEngine(HttpEngine):
             raise NarrationInputError("speed", f"{self.speed} is outside 0.25 to 4.0")
 
     def identity(self) -> dict[str, Any]:
-        return super().identity() | {
+        identity = super().identity() | {
             "model": self.block.model,
             "voice": self.voice,
             "speed": self.speed,
             "format": self.block.response_format,
         }
+        if self.instructions is not None:  # only when set: blocks without keep their stored chunks' keys
+            identity["instructions"] = self.instructions
+        return identity
+
+    @property
+    def instructions(self) -> str | None:
+        """The speaking style, where the block has one (MaaS OSpeech blocks have none); blank counts as none."""
+        instructions = getattr(self.block, "instructions", None)
+        return instructions if instructions and instructions.strip() else None
 
     def body(self, text: str) -> dict[str, Any]:
-        return {
+        body = {
             "model": self.block.model,
             "input": text,
             "voice": self.voice,
             "response_format": self.block.response_format,
             "speed": self.speed,
         }
+        if self.instructions is not None:
+            body["instructions"] = self.instructions
+        return body
 
     async def synthesize(self, chunk: PlannedChunk) -> SynthesizedAudio:
         response = await self.send("POST", self.path, json=self.body(chunk.text))
