@@ -28,7 +28,7 @@ demo: $(INSTALLED)
 bench: $(INSTALLED)
 	$(BIN)/python -m benchmarks.bench
 
-test: $(INSTALLED) $(CHROMIUM)
+test: $(INSTALLED) $(CHROMIUM) postgres-package
 	$(BIN)/python -m pytest
 
 # The tests that need no server (no Prefect, no database, no browser): under a minute.
@@ -40,3 +40,14 @@ lint: $(INSTALLED)
 
 clean:
 	rm -rf $(VENV) narrations .pytest_cache
+
+# PostgreSQL for a Prefect server on this machine (scripts/postgres.sh): Debian's package, installed once,
+# a cluster in .postgres/ listening on 127.0.0.1; prints the PREFECT_API_DATABASE_CONNECTION_URL.
+# (postgres-package alone is what the PostgreSQL fleet test needs.)
+.PHONY: postgres postgres-package
+postgres-package:
+	ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || { $(SUDO) apt-get update -qq \
+		&& DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq postgresql; }
+
+postgres: postgres-package
+	scripts/postgres.sh start

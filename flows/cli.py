@@ -23,10 +23,17 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="narrate", description="Narrate a document or text into audio, subtitles and a manifest."
     )
-    parser.add_argument("source", nargs="?", help="document path or fsspec URL (.txt, .md, .srt, .vtt)")
+    parser.add_argument("source", nargs="?", help="document path or fsspec URL (.txt, .md, .html, .epub, .srt, .vtt)")
     parser.add_argument("--text", help="narrate this text instead of a document")
     parser.add_argument("--provider", default="local-speech", help="block <type>/<name>; default: local-speech")
     parser.add_argument("--voice", help="provider voice (default: the block's)")
+    parser.add_argument(
+        "--input-format",
+        choices=["text", "markdown", "html", "epub", "srt", "vtt"],
+        help="how to read the document (default: from its extension; --text: plain text)",
+    )
+    parser.add_argument("--chapter-levels", type=int, default=2, help="headings of this level or above start chapters")
+    parser.add_argument("--read-tables", action="store_true", help="speak tables row by row instead of skipping them")
     parser.add_argument("--format", default="mp3", help=f"one of {', '.join(f.value for f in OutputFormat)}")
     parser.add_argument("--speed", type=float, help="0.25 to 4.0 (default: the block's)")
     parser.add_argument("--out", default="./narrations/", help="output folder or fsspec URL")
@@ -54,6 +61,9 @@ def build_request(args: argparse.Namespace):
     return NarrationRequest(
         text=args.text,
         source=args.source,
+        input_format=args.input_format,
+        chapter_levels=args.chapter_levels,
+        read_tables=args.read_tables,
         provider=args.provider,
         voice=args.voice,
         format=args.format,
@@ -74,15 +84,14 @@ def precheck(request) -> None:
     """
     from tasks.models import text_sha256
     from tasks.output.location import check_writable, name_for
-    from tasks.text.intake import check_text, read_source_text
+    from tasks.text.intake import load_document
 
-    text = (
-        check_text(request.text, "text")
-        if request.text is not None
-        else check_text(read_source_text(request.source), "source")
-    )
-    name_for(request.source, text_sha256(text), request.name)
-    check_writable(request.output)
+    if request.storage and request.source is not None:
+        return  # the source and output open with the storage block's credentials: the flow checks them
+    document = load_document(request.text, request.source, request.input_format, request.document_options)
+    name_for(request.source, text_sha256(document.spoken_text()), request.name)
+    if not request.storage:
+        check_writable(request.output)
     if request.provider == "local-speech":
         from blocks.local_speech import LocalSpeech
         from tasks.synthesis.providers import engine_for

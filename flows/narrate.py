@@ -22,8 +22,8 @@ from tasks.synthesis.global_limits import ensure_global_limits, global_slots
 from tasks.synthesis.providers import engine_for
 from tasks.synthesis.providers.base import SpeechEngine
 from tasks.synthesis.task_runs import find_stored, plan, synthesize_chunks
-from tasks.text.intake import subtitle_kind
-from tasks.text.task_runs import read_subtitle_file, read_text
+from tasks.text.intake import subtitle_format
+from tasks.text.task_runs import read_document, read_subtitle_file
 
 
 async def synthesize_missing(
@@ -58,16 +58,16 @@ async def narrate(request: NarrationRequest) -> Manifest:
         (await load_storage(request.storage)).register()
     block = await load_provider(request.provider)
     engine = engine_for(block, request.voice, request.speed)
-    text = read_text(request.text, request.source)
+    document = read_document(request.text, request.source, request.input_format, request.document_options)
     await engine.prepare()
     await asyncio.to_thread(check_writable, request.output)
     await asyncio.to_thread(check_writable, request.chunk_store_url)
     if block.global_limits:
         await ensure_global_limits(engine.label, block)
 
-    kind = subtitle_kind(request.source)
+    kind = subtitle_format(request.source, request.input_format)
     subtitles = (kind, read_subtitle_file(request.source)) if kind and engine.accepts_subtitle_files else None
-    chunks = await plan(text, engine, subtitles)
+    chunks = await plan(document, engine, request.chunk_store_url, subtitles)
     stored = await find_stored(request.chunk_store_url, [chunk.key for chunk in chunks])
     missing = [chunk for chunk in chunks if chunk.key not in stored]
     to_request = chunks if engine.sequential and missing else missing
@@ -86,7 +86,8 @@ async def narrate(request: NarrationRequest) -> Manifest:
         progress.end(run_id)
 
     audio = [stored.get(chunk.key) or synthesized[chunk.key] for chunk in chunks]
-    name = name_for(request.source, text_sha256(text), request.name)
+    spoken = document.spoken_text()
+    name = name_for(request.source, text_sha256(spoken), request.name)
     output_kind = AudioKind(request.format.value)
     audio_url = join_url(request.output, f"{name}.{encoder_for(output_kind).extension}")
     pauses = [
@@ -108,7 +109,7 @@ async def narrate(request: NarrationRequest) -> Manifest:
         synthesized_keys=len({chunk.key for chunk in missing}),
         cached_chunks=len(chunks) - len(missing),
         source=request.source,
-        source_sha256=text_sha256(text),
+        source_sha256=text_sha256(spoken),
     )
     manifest_url = join_url(request.output, f"{name}.manifest.json")
     await publish_narration(manifest, [chunk.text for chunk in chunks], manifest_url)

@@ -18,7 +18,7 @@ from prefect.runtime import deployment
 from pydantic import BaseModel, Field
 
 from flows.narrate import narrate
-from flows.parameters import NarrationRequest
+from flows.parameters import NarrationOptions, document_options_of, request_for
 from speech_audio.encodings import OutputFormat
 from tasks.output.location import join_url
 from tasks.synthesis.block_loading import load_storage
@@ -58,12 +58,13 @@ async def narrate_folder(
     fan_out: bool | None = None,
     max_parallel: int = 4,
     storage: str | None = None,
+    options: NarrationOptions | None = None,
 ) -> FolderResult:
     """Scan, compare with existing manifests, and narrate what changed (subflows, or deployment runs on a server)."""
     logger = get_run_logger()
     if storage:
         (await load_storage(storage)).register()
-    documents = scan_sources(source)
+    documents = scan_sources(source, document_options_of(options))
     result = FolderResult()
     pending = []
     for document in documents:
@@ -82,8 +83,8 @@ async def narrate_folder(
     slots = asyncio.Semaphore(max_parallel)
 
     async def one(document: SourceDocument) -> None:
-        request = NarrationRequest(
-            source=document.url, output=output, provider=provider, voice=voice, format=format, storage=storage
+        request = request_for(
+            document.url, output, options, provider=provider, voice=voice, format=format, storage=storage
         )
         async with slots:
             try:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 
 from speech_audio.encodings import OutputFormat
+from tasks.text.documents.model import DocumentOptions
 
 DEFAULT_SAMPLE_RATES = {OutputFormat.OPUS: 48_000, OutputFormat.AAC: 48_000}
 # Prefect refuses flow runs whose parameters serialize to 512 KiB or more; a margin for the other fields.
@@ -23,9 +24,23 @@ class NarrationRequest(BaseModel):
         str | None,
         Field(
             title="Source URL",
-            description="fsspec URL or path of a UTF-8 document (.txt, .md, .srt, .vtt), e.g. s3://bucket/doc.txt.",
+            description="fsspec URL or path of a document (.txt, .md, .html, .epub, .srt, .vtt), e.g. s3://bucket/doc.md.",
         ),
     ] = None
+    input_format: Annotated[
+        Literal["text", "markdown", "html", "epub", "srt", "vtt"] | None,
+        Field(
+            title="Input format",
+            description="How to read the text or source; empty: from the source's extension (inline text: plain text).",
+        ),
+    ] = None
+    chapter_levels: Annotated[
+        int,
+        Field(title="Chapter levels", ge=0, le=6, description="Headings of this level or above start chapters (0: none)."),
+    ] = 2
+    read_tables: Annotated[
+        bool, Field(title="Read tables", description="Speak tables row by row (by default they are skipped).")
+    ] = False
     provider: Annotated[
         str,
         Field(
@@ -88,9 +103,46 @@ class NarrationRequest(BaseModel):
         return self
 
     @property
+    def document_options(self) -> DocumentOptions:
+        return DocumentOptions(chapter_levels=self.chapter_levels, read_tables=self.read_tables)
+
+    @property
     def output_sample_rate(self) -> int:
         return self.sample_rate or DEFAULT_SAMPLE_RATES.get(self.format, 24_000)
 
     @property
     def chunk_store_url(self) -> str:
         return self.chunk_store or f"{self.output.rstrip('/')}/.chunks"
+
+
+# The settings a folder, watch or regenerate run passes on to each document's narration: the request's own
+# fields (one definition, so the form and the checks are the same), without what names one document.
+OPTION_FIELDS = (
+    "input_format",
+    "chapter_levels",
+    "read_tables",
+    "speed",
+    "paragraph_pause_seconds",
+    "sample_rate",
+    "chunk_store",
+)
+NarrationOptions = create_model(
+    "NarrationOptions",
+    __config__=ConfigDict(extra="forbid"),
+    __module__=__name__,
+    __doc__="How every document is read and narrated (the same fields as a single narration's).",
+    **{name: (NarrationRequest.model_fields[name].annotation, NarrationRequest.model_fields[name]) for name in OPTION_FIELDS},
+)
+
+
+def request_for(source: str, output: str, options: BaseModel | None, **fields) -> NarrationRequest:
+    """One document's narration request: the shared options plus the fields named here."""
+    chosen = options.model_dump(exclude_unset=True) if options is not None else {}
+    return NarrationRequest(source=source, output=output, **chosen, **fields)
+
+
+def document_options_of(options: BaseModel | None) -> DocumentOptions:
+    """How the shared options read documents (defaults where no options are given)."""
+    if options is None:
+        return DocumentOptions()
+    return DocumentOptions(chapter_levels=options.chapter_levels, read_tables=options.read_tables)

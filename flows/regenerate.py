@@ -5,7 +5,7 @@ from __future__ import annotations
 from prefect import flow
 
 from flows.narrate import narrate
-from flows.parameters import NarrationRequest
+from flows.parameters import NarrationOptions, request_for
 from speech_audio.encodings import OutputFormat
 from tasks.errors import NarrationInputError
 from tasks.models import Manifest
@@ -19,10 +19,11 @@ async def regenerate(
     voice: str | None = None,
     format: OutputFormat = OutputFormat.MP3,
     storage: str | None = None,
+    options: NarrationOptions | None = None,
 ) -> Manifest:
     """Narrate `document` again into `output` (same name, same chunk store: unchanged chunks are free)."""
     if not document:
         raise NarrationInputError("document", "no document URL came with the event (expected event.payload.url)")
     return await narrate(
-        NarrationRequest(source=document, output=output, provider=provider, voice=voice, format=format, storage=storage)
+        request_for(document, output, options, provider=provider, voice=voice, format=format, storage=storage)
     )

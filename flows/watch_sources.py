@@ -13,6 +13,7 @@ from prefect import flow, get_run_logger
 from prefect.events import emit_event
 
 from blocks.narration_storage import NarrationStorage
+from flows.parameters import NarrationOptions, document_options_of
 from tasks.store.atomic_files import write_bytes_atomic
 from tasks.text.task_runs import scan_sources
 
@@ -29,14 +30,17 @@ def _load_state(url: str) -> dict[str, str]:
 
 @flow(name="watch-sources", description="Emit narration.source.updated for every new or changed document.")
 def watch_sources(
-    source: str, state: str = "./narrations/.watch-sources.json", storage: str | None = None
+    source: str,
+    state: str = "./narrations/.watch-sources.json",
+    storage: str | None = None,
+    options: NarrationOptions | None = None,
 ) -> list[str]:
     """Compare fingerprints with the last run's; emit one event per new or changed document."""
     logger = get_run_logger()
     if storage:
         NarrationStorage.load(storage).register()
     seen = _load_state(state)
-    current = {document.url: document.sha256 for document in scan_sources(source)}
+    current = {document.url: document.sha256 for document in scan_sources(source, document_options_of(options))}
     changed = [url for url, sha in current.items() if seen.get(url) != sha]
     for url in changed:
         emit_event(

@@ -20,7 +20,10 @@ class ChunkText(BaseModel):
 
     index: int
     text: str
-    paragraph_end: bool = Field(description="A paragraph ends after this chunk: pause here.")
+    paragraph_end: bool = Field(description="The chunk's block (paragraph, heading, list item…) ends here.")
+    block: int = Field(default=0, description="Index of the document block the chunk belongs to.")
+    kind: str = Field(default="paragraph", description="The block's kind: paragraph, heading, list_item, …")
+    cutting: int = Field(default=2, description="The chunking version that cut it (1: greedy, 2: by content).")
 
 
 class PlannedChunk(ChunkText):
@@ -63,6 +66,8 @@ class ManifestChunk(BaseModel):
     request_id: str | None
     paragraph_end: bool
     key: str
+    block: int = 0
+    kind: str = "paragraph"
 
 
 class Manifest(BaseModel):

@@ -20,6 +20,7 @@ from blocks.maas_ele import MAX_SEED
 from tasks.errors import NarrationInputError
 from tasks.models import PlannedChunk
 from tasks.synthesis.planning import plan_for
+from tasks.text.documents import document_from_text
 from tasks.synthesis.providers import engine_for
 from tasks.synthesis.providers.maas_ele import derived_seed
 from tests.provider_blocks import make_block
@@ -43,7 +44,7 @@ def synthesize_all(block, text: str = TEXT) -> list[PlannedChunk]:
         engine = engine_for(block)
         try:
             await engine.prepare()
-            chunks = plan_for(text, engine)
+            chunks = plan_for(document_from_text(text), engine)
             for chunk in chunks:
                 await engine.synthesize(chunk)
             return chunks
@@ -60,7 +61,7 @@ def bodies(emulator, route: str) -> list[dict[str, Any]]:
 
 
 def keys(block, text: str = TEXT) -> list[str]:
-    return [chunk.key for chunk in plan_for(text, engine_for(block))]
+    return [chunk.key for chunk in plan_for(document_from_text(text), engine_for(block))]
 
 
 @pytest.mark.parametrize("seed", [0, 12345, MAX_SEED])

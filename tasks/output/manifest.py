@@ -54,6 +54,8 @@ def build_manifest(
                 request_id=chunk_audio.request_id,
                 paragraph_end=chunk.paragraph_end,
                 key=chunk.key,
+                block=chunk.block,
+                kind=chunk.kind,
             )
             for chunk, chunk_audio, timing in zip(chunks, audio, assembled.timings, strict=True)
         ],

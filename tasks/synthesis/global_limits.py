@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator
 
 from prefect.client.orchestration import get_client
 from prefect.concurrency.asyncio import concurrency, rate_limit
+from prefect.exceptions import ObjectAlreadyExists
 
 from blocks.speech_provider import SpeechProvider
 from tasks.synthesis.gate import ProviderGate
@@ -37,11 +38,23 @@ async def ensure_global_limits(label: str, block: SpeechProvider) -> None:
     """Create or update the provider's global limits so they match the block's settings."""
     in_flight, rate = limit_names(label)
     async with get_client() as client:
-        await client.upsert_global_concurrency_limit_by_name(in_flight, block.max_concurrency)
+        await _upsert(client, in_flight, block.max_concurrency)
         if block.requests_per_second:
-            await client.upsert_global_concurrency_limit_by_name(
-                rate, max(1, math.ceil(block.requests_per_second)), slot_decay_per_second=block.requests_per_second
+            await _upsert(
+                client,
+                rate,
+                max(1, math.ceil(block.requests_per_second)),
+                slot_decay_per_second=block.requests_per_second,
             )
+
+
+async def _upsert(client, name: str, limit: int, **options) -> None:
+    """Prefect's upsert reads, then creates: runs starting together race, and the losers get ObjectAlreadyExists.
+    The limit exists then, so one more upsert updates it."""
+    try:
+        await client.upsert_global_concurrency_limit_by_name(name, limit, **options)
+    except ObjectAlreadyExists:
+        await client.upsert_global_concurrency_limit_by_name(name, limit, **options)
 
 
 @contextlib.asynccontextmanager

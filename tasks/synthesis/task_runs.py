@@ -21,12 +21,16 @@ from tasks.synthesis.providers import engine_for
 from tasks.synthesis.providers.base import SpeechEngine
 from tasks.synthesis.retry_policy import retry_task_unless_input_error
 from tasks.synthesis.synthesize import synthesize_batch
+from tasks.text.documents import Document
 
 
 @task(name="plan-chunks", cache_policy=NO_CACHE)
-async def plan(text: str, engine: SpeechEngine, subtitles: tuple[str, str] | None = None) -> list[PlannedChunk]:
+async def plan(
+    document: Document, engine: SpeechEngine, store_url: str, subtitles: tuple[str, str] | None = None
+) -> list[PlannedChunk]:
     """plan_for, as a task run, off the event loop (chunking a book takes a while)."""
-    return await asyncio.to_thread(plan_for, text, engine, subtitles)
+    store = ChunkStore(store_url)
+    return await asyncio.to_thread(plan_for, document, engine, lambda keys: set(store.get_many(keys)), subtitles)
 
 
 @task(name="find-stored-chunks", cache_policy=NO_CACHE)

@@ -1,70 +1,18 @@
-"""Text intake: read a source through fsspec, decode strictly, normalise, refuse bad input early."""
+"""Text intake: read a source through fsspec, parse it by its format, refuse bad input before anything is paid.
+
+What comes out is a Document (tasks.text.documents): spoken blocks, chapters and, for subtitle
+sources, the original cues. Markup is never spoken; the spoken text is what is hashed and keyed.
+"""
 
 from __future__ import annotations
-
-import re
-import unicodedata
-from pathlib import PurePosixPath
 
 import fsspec
 
 from tasks.errors import NarrationInputError
 from tasks.settings import settings
+from tasks.text.documents import Document, DocumentOptions, detect_format, document_from_text, read_document
 
-_SPACES = re.compile(r"[^\S\n]+")
-_BLANK_LINES = re.compile(r"\n\s*\n\s*")
-_SUBTITLE_TIMING = re.compile(r"^\s*[\d:.,]+\s*-->\s*[\d:.,]+.*$")
-_SUBTITLE_SUFFIXES = {".srt", ".vtt"}
-
-
-def normalise_text(text: str) -> str:
-    """Unify line ends and spaces; keep blank lines (paragraph breaks) and single newlines as spaces."""
-    text = unicodedata.normalize("NFC", text.replace("\r\n", "\n").replace("\r", "\n"))
-    text = text.replace("\ufeff", "")
-    paragraphs = _BLANK_LINES.split(text)
-    cleaned = (_SPACES.sub(" ", p.replace("\n", " ")).strip() for p in paragraphs)
-    return "\n\n".join(p for p in cleaned if p)
-
-
-def subtitle_text(document: str) -> str:
-    """The spoken text of an SRT or WebVTT file: cue lines without numbers, timings or headers."""
-    lines: list[str] = []
-    for line in document.splitlines():
-        stripped = line.strip()
-        if (
-            not stripped
-            or stripped.isdigit()
-            or stripped.startswith(("WEBVTT", "NOTE", "STYLE", "REGION"))
-            or _SUBTITLE_TIMING.match(stripped)
-        ):
-            continue
-        lines.append(re.sub(r"<[^>]+>", "", stripped))
-    return " ".join(lines)
-
-
-def check_text(text: str, field: str) -> str:
-    """Normalise, then refuse empty or over-long text, naming the field and the limit."""
-    normalised = normalise_text(text)
-    if not normalised:
-        raise NarrationInputError(field, "the text is empty or only whitespace; give at least one word")
-    limit = settings().max_source_characters
-    if len(normalised) > limit:
-        raise NarrationInputError(
-            field,
-            f"the text has {len(normalised):,} characters, over the limit of {limit:,} "
-            "(NARRATION_MAX_SOURCE_CHARACTERS)",
-        )
-    return normalised
-
-
-def decode_source(data: bytes, url: str) -> str:
-    """Strict UTF-8; a NUL byte or invalid sequence means a binary or mis-encoded file."""
-    if b"\0" in data[:65536]:
-        raise NarrationInputError("source", f"{url} looks like a binary file (it holds NUL bytes), not text")
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        raise NarrationInputError("source", f"{url} is not valid UTF-8 (byte {error.start}: {error.reason})") from None
+SUBTITLE_FORMATS = frozenset({"srt", "vtt"})
 
 
 def open_source_filesystem(url: str, storage_options: dict | None = None):
@@ -75,14 +23,8 @@ def open_source_filesystem(url: str, storage_options: dict | None = None):
         raise NarrationInputError("source", f"cannot open {url!r}: {error}") from None
 
 
-def subtitle_kind(url: str | None) -> str | None:
-    """'srt' or 'vtt' for a subtitle source, else None."""
-    suffix = PurePosixPath(url or "").suffix.lower()
-    return suffix[1:] if suffix in _SUBTITLE_SUFFIXES else None
-
-
-def read_source_text(url: str, storage_options: dict | None = None, *, raw: bool = False) -> str:
-    """Read and decode a source document (subtitle files give their spoken text unless `raw`)."""
+def read_source_bytes(url: str, storage_options: dict | None = None) -> bytes:
+    """A source's bytes, refusing what is missing, a folder, unreadable or over the size limit."""
     fs, path = open_source_filesystem(url, storage_options)
     limit = settings().max_source_bytes
     try:
@@ -101,7 +43,45 @@ def read_source_text(url: str, storage_options: dict | None = None, *, raw: bool
         raise NarrationInputError("source", f"{url} cannot be read: {error}") from None
     if len(data) > limit:
         raise NarrationInputError("source", f"{url} is over the limit of {limit:,} bytes")
-    text = decode_source(data, url)
-    if subtitle_kind(path) and not raw:
-        text = subtitle_text(text)
-    return text
+    return data
+
+
+def check_document(document: Document, field: str) -> Document:
+    """Refuse a document with nothing to speak, or more than the character limit, naming the field and the limit."""
+    if not document.blocks:
+        raise NarrationInputError(field, "there is nothing to speak in it (no words outside markup); give at least one word")
+    characters = sum(len(block.text) for block in document.blocks)
+    limit = settings().max_source_characters
+    if characters > limit:
+        raise NarrationInputError(
+            field,
+            f"the text has {characters:,} characters to speak, over the limit of {limit:,} "
+            "(NARRATION_MAX_SOURCE_CHARACTERS)",
+        )
+    return document
+
+
+def load_document(
+    text: str | None,
+    source: str | None,
+    input_format: str | None = None,
+    options: DocumentOptions | None = None,
+    storage_options: dict | None = None,
+) -> Document:
+    """The document to narrate: inline text (plain unless `input_format` says otherwise) or a source URL."""
+    options = options or DocumentOptions()
+    if text is not None:
+        if not text.strip():
+            raise NarrationInputError("text", "the text is empty or only whitespace; give at least one word")
+        return check_document(document_from_text(text, input_format or "text", options), "text")
+    assert source is not None
+    detect_format(source, input_format)  # an unsupported format is refused before anything is read
+    return check_document(read_document(read_source_bytes(source, storage_options), source, input_format, options), "source")
+
+
+def subtitle_format(source: str | None, input_format: str | None = None) -> str | None:
+    """'srt' or 'vtt' for a subtitle source, else None."""
+    if not source:
+        return None
+    kind = detect_format(source, input_format)
+    return kind if kind in SUBTITLE_FORMATS else None

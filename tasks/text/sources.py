@@ -9,16 +9,18 @@ import fsspec
 from tasks.errors import NarrationInputError
 from tasks.models import text_sha256
 from tasks.output.location import name_for
-from tasks.text.intake import check_text, read_source_text
+from tasks.text.documents import DocumentOptions
+from tasks.text.documents.formats import EXTENSIONS
+from tasks.text.intake import load_document
 
-DOCUMENT_SUFFIXES = (".txt", ".md", ".srt", ".vtt")
+DOCUMENT_SUFFIXES = tuple(EXTENSIONS)
 
 
 @dataclass(frozen=True)
 class SourceDocument:
     url: str
     name: str
-    sha256: str  # of the normalised text: the same fingerprint a manifest keeps as `source_sha256`
+    sha256: str  # of the spoken text: the same fingerprint a manifest keeps as `source_sha256`
 
 
 def document_urls(source: str, storage_options: dict | None = None) -> list[str]:
@@ -33,12 +35,14 @@ def document_urls(source: str, storage_options: dict | None = None) -> list[str]
     return [fs.unstrip_protocol(path) for path in sorted(paths)]
 
 
-def scan_documents(source: str, storage_options: dict | None = None) -> list[SourceDocument]:
+def scan_documents(
+    source: str, options: DocumentOptions | None = None, storage_options: dict | None = None
+) -> list[SourceDocument]:
     """Documents under `source` with their output names and text fingerprints; clashing names are refused."""
     documents: list[SourceDocument] = []
     owners: dict[str, str] = {}
     for url in document_urls(source, storage_options):
-        text = check_text(read_source_text(url, storage_options), "source")
+        text = load_document(None, url, options=options, storage_options=storage_options).spoken_text()
         name = name_for(url, text_sha256(text), None)
         if name in owners:
             raise NarrationInputError(

@@ -5,26 +5,26 @@ from __future__ import annotations
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from tasks.text.intake import check_text, read_source_text
+from tasks.text.documents import Document, DocumentOptions
+from tasks.text.intake import load_document, read_source_bytes
 from tasks.text.sources import SourceDocument, scan_documents
 
 
-@task(name="read-text")
-def read_text(text: str | None, source: str | None, storage_options: dict | None = None) -> str:
-    """The normalised document: given inline, or read from a source URL."""
-    if text is not None:
-        return check_text(text, "text")
-    assert source is not None
-    return check_text(read_source_text(source, storage_options), "source")
+@task(name="read-document", cache_policy=NO_CACHE)
+def read_document(
+    text: str | None, source: str | None, input_format: str | None = None, options: DocumentOptions | None = None
+) -> Document:
+    """The document to narrate, parsed by its format: given inline, or read from a source URL."""
+    return load_document(text, source, input_format, options)
 
 
-@task(name="read-subtitle-file")
-def read_subtitle_file(source: str, storage_options: dict | None = None) -> str:
+@task(name="read-subtitle-file", cache_policy=NO_CACHE)
+def read_subtitle_file(source: str) -> str:
     """A subtitle source as it is, for providers that take SRT or WebVTT bodies whole."""
-    return read_source_text(source, storage_options, raw=True)
+    return read_source_bytes(source).decode("utf-8-sig")
 
 
 @task(name="scan-sources", cache_policy=NO_CACHE)
-def scan_sources(source: str, storage_options: dict | None = None) -> list[SourceDocument]:
+def scan_sources(source: str, options: DocumentOptions | None = None) -> list[SourceDocument]:
     """Documents under `source` with their output names and text fingerprints; clashing names are refused."""
-    return scan_documents(source, storage_options)
+    return scan_documents(source, options)
