@@ -1,7 +1,12 @@
-"""A real `prefect server start` on a free loopback port, workers, and deployments, for integration tests."""
+"""A real `prefect server start` on a free loopback port, workers, and deployments, for integration tests.
+
+Prefect's client is imported inside the deployment helpers, not here: fast tests import this module
+(through `tests.s3_server`) and should not pay for importing Prefect.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
@@ -9,9 +14,15 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
+
+if TYPE_CHECKING:
+    from prefect.client.orchestration import PrefectClient
+    from prefect.client.schemas.objects import Deployment, FlowRun
 
 ROOT = Path(__file__).resolve().parents[1]
 PREFECT = str(Path(sys.executable).with_name("prefect"))
@@ -38,10 +49,31 @@ def stop_process_group(process: subprocess.Popen, timeout: float = 20) -> None:
         process.wait()
 
 
-class PrefectServer:
-    """`prefect server start` with a PREFECT_HOME of its own; `env` points children at it."""
+def process_group_alive(pgid: int) -> bool:
+    """True while any process of the group (a process started with start_new_session) is left."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
-    def __init__(self, start_timeout: float = 240) -> None:
+
+class PrefectServer:
+    """`prefect server start` with a PREFECT_HOME of its own; `env` points children at it.
+
+    `database_url` puts the server on that database (PostgreSQL: `postgresql+asyncpg://...`), migrated
+    beforehand with `prefect server database upgrade -y` as in production, not on start; `settings` are
+    further environment variables for the server and every process started through it.
+    """
+
+    def __init__(
+        self,
+        start_timeout: float = 240,
+        database_url: str | None = None,
+        settings: Mapping[str, str] | None = None,
+    ) -> None:
         self.home = tempfile.mkdtemp(prefix="narration-server-home-")
         self.port = free_port()
         self.api_url = f"http://127.0.0.1:{self.port}/api"
@@ -57,8 +89,14 @@ class PrefectServer:
             "PWD": str(ROOT),
         }
         self.env.pop("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", None)
+        if database_url:
+            self.env["PREFECT_API_DATABASE_CONNECTION_URL"] = database_url
+            self.env["PREFECT_API_DATABASE_MIGRATE_ON_START"] = "false"
+        self.env.update(settings or {})
         self.log = Path(self.home) / "server.log"
         self._processes: list[subprocess.Popen] = []
+        if database_url:
+            self.cli("server", "database", "upgrade", "-y", timeout=start_timeout)
         self.process = self.spawn(
             [PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(self.port)], self.log
         )
@@ -82,9 +120,12 @@ class PrefectServer:
         self._processes.append(process)
         return process
 
-    def cli(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    def cli(
+        self, *args: str, timeout: float = 300, env: Mapping[str, str] | None = None
+    ) -> subprocess.CompletedProcess:
+        """Run `prefect ARGS` against this server (`env`: further variables, e.g. read by prefect.yaml templates)."""
         result = subprocess.run(
-            [PREFECT, *args], cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=timeout
+            [PREFECT, *args], cwd=ROOT, env={**self.env, **(env or {})}, capture_output=True, text=True, timeout=timeout
         )
         if result.returncode != 0:
             raise RuntimeError(f"prefect {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
@@ -104,6 +145,106 @@ class PrefectServer:
             Path(self.home) / f"worker-{name}.log",
         )
 
+    def client(self) -> PrefectClient:
+        """A client of this server, with its credentials when it asks for them (PREFECT_API_AUTH_STRING)."""
+        from prefect.client.orchestration import PrefectClient
+
+        return PrefectClient(self.api_url, auth_string=self.env.get("PREFECT_API_AUTH_STRING"))
+
+    @property
+    def process_groups(self) -> list[int]:
+        """The process group of everything started through this server (each spawn is a session of its own)."""
+        return [process.pid for process in self._processes]
+
+    def logs(self) -> dict[str, str]:
+        """Every log file of the server and its workers, by name."""
+        return {log.name: log.read_text(errors="replace") for log in sorted(Path(self.home).glob("*.log"))}
+
     def stop(self) -> None:
         for process in reversed(self._processes):
             stop_process_group(process)
+
+    def __enter__(self) -> PrefectServer:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+# Deployment runs through the server's API, shared by the integration tests.
+
+
+async def read_deployment(client: PrefectClient, name: str) -> Deployment:
+    return await client.read_deployment_by_name(name)
+
+
+async def wait_for_run(client: PrefectClient, run_id, timeout: float = 300) -> FlowRun:
+    deadline = time.monotonic() + timeout
+    while True:
+        run = await client.read_flow_run(run_id)
+        if run.state and run.state.is_final():
+            return run
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"flow run {run.name} still {run.state.name if run.state else '?'}")
+        await asyncio.sleep(1)
+
+
+def run_deployment(server: PrefectServer, name: str, parameters: dict, timeout: float = 300) -> FlowRun:
+    """Create a run of deployment `name` and wait for its final state."""
+
+    async def go() -> FlowRun:
+        async with server.client() as client:
+            deployment = await read_deployment(client, name)
+            run = await client.create_flow_run_from_deployment(deployment.id, parameters=parameters)
+            return await wait_for_run(client, run.id, timeout)
+
+    return asyncio.run(go())
+
+
+def set_defaults(server: PrefectServer, name: str, parameters: dict) -> None:
+    """Change a deployment's default parameters."""
+    from prefect.client.schemas.actions import DeploymentUpdate
+
+    async def go() -> None:
+        async with server.client() as client:
+            deployment = await read_deployment(client, name)
+            await client.update_deployment(
+                deployment.id, DeploymentUpdate(parameters=deployment.parameters | parameters)
+            )
+
+    asyncio.run(go())
+
+
+def runs_of(server: PrefectServer, name: str) -> list[FlowRun]:
+    """Every flow run of deployment `name`."""
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
+
+    async def go() -> list[FlowRun]:
+        async with server.client() as client:
+            deployment = await read_deployment(client, name)
+            return await client.read_flow_runs(
+                deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment.id]))
+            )
+
+    return asyncio.run(go())
+
+
+def wait_for_runs(server: PrefectServer, name: str, count: int, timeout: float = 300) -> list[FlowRun]:
+    """Wait until deployment `name` has at least `count` runs, all in a final state."""
+    deadline = time.monotonic() + timeout
+    while True:
+        runs = runs_of(server, name)
+        if len(runs) >= count and all(run.state and run.state.is_final() for run in runs):
+            return runs
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{name}: {[(r.name, r.state.name if r.state else None) for r in runs]}")
+        time.sleep(1)
+
+
+def workers_that_ran(server: PrefectServer, runs: list[FlowRun]) -> set[str]:
+    """Names of the worker logs that mention any of `runs`: which workers took a share."""
+    return {
+        log.stem.removeprefix("worker-")
+        for log in Path(server.home).glob("worker-*.log")
+        if any(str(run.id) in log.read_text(errors="replace") for run in runs)
+    }

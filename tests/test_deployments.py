@@ -9,12 +9,17 @@ from pathlib import Path
 
 import pytest
 from prefect.client.orchestration import PrefectClient
-from prefect.client.schemas.actions import DeploymentUpdate
-from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
-from prefect.client.schemas.objects import FlowRun
 
 from tests.audio_probe import decoded_duration
-from tests.prefect_server import PrefectServer
+from tests.prefect_server import (
+    PrefectServer,
+    read_deployment,
+    run_deployment,
+    runs_of,
+    set_defaults,
+    wait_for_runs,
+    workers_that_ran,
+)
 from tests.s3_server import MotoServer
 
 pytestmark = pytest.mark.slow
@@ -51,64 +56,6 @@ def server(emulator_process, moto):
         yield server
     finally:
         server.stop()
-
-
-async def _deployment(client: PrefectClient, name: str):
-    return await client.read_deployment_by_name(name)
-
-
-async def _wait(client: PrefectClient, run_id, timeout: float = 300) -> FlowRun:
-    deadline = time.monotonic() + timeout
-    while True:
-        run = await client.read_flow_run(run_id)
-        if run.state and run.state.is_final():
-            return run
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"flow run {run.name} still {run.state.name if run.state else '?'}")
-        await asyncio.sleep(1)
-
-
-def run_deployment(server: PrefectServer, name: str, parameters: dict, timeout: float = 300) -> FlowRun:
-    async def go() -> FlowRun:
-        async with PrefectClient(server.api_url) as client:
-            deployment = await _deployment(client, name)
-            run = await client.create_flow_run_from_deployment(deployment.id, parameters=parameters)
-            return await _wait(client, run.id, timeout)
-
-    return asyncio.run(go())
-
-
-def set_defaults(server: PrefectServer, name: str, parameters: dict) -> None:
-    async def go() -> None:
-        async with PrefectClient(server.api_url) as client:
-            deployment = await _deployment(client, name)
-            await client.update_deployment(
-                deployment.id, DeploymentUpdate(parameters=deployment.parameters | parameters)
-            )
-
-    asyncio.run(go())
-
-
-def runs_of(server: PrefectServer, name: str) -> list[FlowRun]:
-    async def go() -> list[FlowRun]:
-        async with PrefectClient(server.api_url) as client:
-            deployment = await _deployment(client, name)
-            return await client.read_flow_runs(
-                deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment.id]))
-            )
-
-    return asyncio.run(go())
-
-
-def wait_for_runs(server: PrefectServer, name: str, count: int, timeout: float = 300) -> list[FlowRun]:
-    deadline = time.monotonic() + timeout
-    while True:
-        runs = runs_of(server, name)
-        if len(runs) >= count and all(run.state and run.state.is_final() for run in runs):
-            return runs
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{name}: {[(r.name, r.state.name if r.state else None) for r in runs]}")
-        time.sleep(1)
 
 
 def test_narrate_deployment_writes_audio_through_the_emulator(server, emulator, tmp_path):
@@ -204,11 +151,7 @@ def test_two_workers_share_a_folder_in_s3_within_the_providers_cap(server, emula
     assert run.state.is_completed(), run.state.message
     narrate_runs = [r for r in runs_of(server, "narrate/narrate") if r.parameters["request"].get("storage")]
     assert len(narrate_runs) == 4
-    workers_used = {
-        log.name
-        for log in Path(server.home).glob("worker-*.log")
-        if any(str(r.id) in log.read_text() for r in narrate_runs)
-    }
+    workers_used = workers_that_ran(server, narrate_runs)
     assert len(workers_used) == 2, workers_used
     stats = emulator.stats("ele")
     assert stats["served"] >= 4 * 6 and stats["max_in_flight"] <= 3
@@ -222,7 +165,7 @@ def test_a_person_runs_narrate_from_the_ui_form_and_the_audio_appears(server, em
 
     async def deployment_id() -> str:
         async with PrefectClient(server.api_url) as client:
-            return str((await _deployment(client, "narrate/narrate")).id)
+            return str((await read_deployment(client, "narrate/narrate")).id)
 
     run_form = f"{server.ui_url}/deployments/deployment/{asyncio.run(deployment_id())}/run"
     with chromium_page() as page:
