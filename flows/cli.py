@@ -1,15 +1,20 @@
 """`narrate`: run the narrate flow from a shell, with a progress bar, and say where the audio went.
 
-Input is checked before Prefect starts (an ephemeral start costs seconds), so a typo fails fast
+Input is checked before Prefect is imported (that alone costs seconds), so a typo fails fast
 with the field and the limit named; the flow checks the same things again for UI and API runs.
+Without a configured PREFECT_API_URL the run goes to a local server in the background that the first
+command starts and later ones reuse (`flows/local_server.py`), not to an ephemeral server per command.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import sys
+import threading
+from pathlib import Path
 
 from pydantic import ValidationError
 
@@ -39,6 +44,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", default="./narrations/", help="output folder or fsspec URL")
     parser.add_argument("--name", help="output file stem (default: the source's stem)")
     parser.add_argument("--pause", type=float, default=0.6, help="seconds of silence between paragraphs")
+    parser.add_argument("--sentence-pause", type=float, default=0.35, help="seconds between chunks of one paragraph")
+    parser.add_argument("--heading-pause", type=float, default=1.0, help="seconds before and after a heading")
+    parser.add_argument(
+        "--loudness", default="-19", help="integrated loudness target in LUFS (default -19), or 'off' to keep the levels"
+    )
+    parser.add_argument("--split-chapters", action="store_true", help="also write one file per chapter")
     parser.add_argument("--sample-rate", type=int, help="output sample rate in Hz")
     parser.add_argument("--storage", help="a narration-storage block <type>/<name> holding the storage credentials")
     parser.add_argument("--chunk-store", help="fsspec URL of the chunk store (default: <out>/.chunks)")
@@ -71,6 +82,10 @@ def build_request(args: argparse.Namespace):
         output=args.out,
         name=args.name,
         paragraph_pause_seconds=args.pause,
+        sentence_pause_seconds=args.sentence_pause,
+        heading_pause_seconds=args.heading_pause,
+        loudness_lufs=None if args.loudness.lower() == "off" else args.loudness,
+        split_chapters=args.split_chapters,
         sample_rate=args.sample_rate,
         chunk_store=args.chunk_store,
         storage=args.storage,
@@ -129,15 +144,121 @@ def _run(request, show_progress: bool):
             run_progress.remove_listener(on_progress)
 
 
+SERVER_HELP = """\
+The local Prefect server: without PREFECT_API_URL (in the environment or the active Prefect profile), the
+first `narrate` starts one in the background (in PREFECT_HOME, else $XDG_DATA_HOME/narration-orchestrator/prefect)
+and later commands reuse it.
+  narrate server status   print its URL, pid and home, or "not running" (exit code 1)
+  narrate server start    start it now (the first narration would)
+  narrate server stop     stop it and remove its record
+A document named `server` is given as ./server."""
+
+
+def server_command(argv: list[str]) -> int:
+    """`narrate server start|status|stop`: the background server narrate starts and reuses."""
+    from flows import local_server
+
+    parser = argparse.ArgumentParser(
+        prog="narrate server",
+        description=SERVER_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("action", choices=["start", "status", "stop"])
+    action = parser.parse_args(argv).action
+    home = local_server.default_home()
+    try:
+        if action == "start":
+            server = local_server.ensure(home, announce=_say)
+        elif action == "status":
+            server = local_server.status(home)
+        else:
+            server = local_server.stop(home)
+    except local_server.LocalServerError as error:
+        print(f"narrate: failed: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    if os.environ.get("PREFECT_API_URL"):
+        _say(f"note: PREFECT_API_URL is set, so narrate uses {os.environ['PREFECT_API_URL']}, not this server")
+    if server is None:
+        print(f"not running (home: {home})")
+        return 1 if action == "status" else 0
+    if action == "stop":
+        print(f"stopped: {server.url} (pid {server.pid}, home: {server.home})")
+    else:
+        print(f"running: {server.url}\npid:     {server.pid}\nhome:    {server.home}")
+    return 0
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _keep_prefect_files_out_of_home_dot_prefect() -> None:
+    """Without PREFECT_HOME, Prefect would create and fill ~/.prefect: give it this tool's data folder instead.
+
+    The user's own profiles file is still read, so an API URL (or key) set there keeps its say.
+    """
+    if os.environ.get("PREFECT_HOME"):
+        return
+    from flows.local_server import default_home
+
+    home = default_home()
+    home.mkdir(parents=True, exist_ok=True, mode=0o700)  # Prefect creates only the last level
+    os.environ.setdefault("PREFECT_PROFILES_PATH", str(Path.home() / ".prefect" / "profiles.toml"))
+    os.environ["PREFECT_HOME"] = str(home)
+
+
+def connect_prefect() -> str:
+    """The API this run talks to: PREFECT_API_URL if configured anywhere Prefect looks, else the local server.
+
+    Called once the input is known to be good (Prefect is about to be imported for the run anyway). The URL
+    goes into the environment and Prefect's global settings, so every thread (event and log workers
+    included) and every subprocess sees it; no ephemeral server is ever started in this process.
+    """
+    from prefect.settings import get_current_settings
+
+    if url := get_current_settings().api.url:
+        return url
+    from prefect.context import refresh_global_settings_context
+
+    from flows.local_server import default_home, ensure
+
+    server = ensure(default_home(), announce=_say)
+    os.environ["PREFECT_API_URL"] = server.url
+    refresh_global_settings_context()
+    return server.url
+
+
+def deliver_events(timeout: float = 30.0) -> None:
+    """Wait until the run's events (task-run states, narration.audio.created) have reached the server.
+
+    Prefect sends them from a queue in a thread of its own and, at interpreter exit, drains what is left
+    while logging "Still processing items: N items remaining..." (each event may cost API calls to attach
+    its run's resources, so a busy machine often leaves some). Waiting here first leaves that drain nothing.
+    """
+    from prefect.events.worker import EventsWorker
+
+    waiter = threading.Thread(target=EventsWorker.instance().wait_until_empty, daemon=True)
+    waiter.start()
+    waiter.join(timeout)  # an unreachable server must not hang the command; the exit drain still tries
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "server":
+        return server_command(argv[1:])
+    parser = _parser()
+    parser.epilog, parser.formatter_class = SERVER_HELP, argparse.RawDescriptionHelpFormatter
+    args = parser.parse_args(argv)
     if (args.text is None) == (args.source is None):
         print("narrate: error: give a document or --text, not both and not neither", file=sys.stderr)
         return EXIT_BAD_INPUT
-    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    _keep_prefect_files_out_of_home_dot_prefect()
     if not args.verbose:
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+        # The run's own log records (a failure's traceback included) still reach the API and the UI; on the
+        # terminal this command speaks for the run: a progress bar and one line for the outcome.
+        for name in ("prefect.flow_runs", "prefect.task_runs"):
+            logging.getLogger(name).propagate = False
 
     from tasks.errors import NarrationInputError
 
@@ -151,6 +272,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"narrate: error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
 
+    from flows.local_server import LocalServerError
+
+    try:
+        connect_prefect()
+    except LocalServerError as error:
+        print(f"narrate: failed: {error}", file=sys.stderr)
+        return EXIT_FAILED
     try:
         manifest = _run(request, show_progress=not args.quiet and sys.stderr.isatty())
     except NarrationInputError as error:
@@ -159,6 +287,8 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as error:  # the flow's failure, already logged by Prefect
         print(f"narrate: failed: {error}", file=sys.stderr)
         return EXIT_FAILED
+    finally:
+        deliver_events()
     print(
         f"audio:     {manifest.audio} ({manifest.duration_seconds:.1f} s, {len(manifest.chunks)} chunks, "
         f"{manifest.chunks_cached} from the chunk store)"
