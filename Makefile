@@ -23,7 +23,7 @@ $(CHROMIUM):
 	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium
 
 demo: $(INSTALLED)
-	$(BIN)/narrate examples/sample.md --out ./narrations/
+	$(BIN)/narrate examples/guide.md --out ./narrations/
 
 bench: $(INSTALLED)
 	$(BIN)/python -m benchmarks.bench

@@ -10,11 +10,16 @@ from prefect.runtime import flow_run
 from flows.narrate_long_job import narrate_long_jobs
 from flows.parameters import NarrationRequest
 from speech_audio.encodings import AudioKind, encoder_for
-from tasks.models import ChunkAudio, Manifest, PlannedChunk, text_sha256
+from tasks.models import ChunkAudio, Manifest, ManifestChapter, PlannedChunk, text_sha256
 from tasks.output import progress
+from tasks.output.assembly import AssembledAudio
+from tasks.output.chunk_analysis import ChunkAnalysis
 from tasks.output.location import check_writable, join_url, name_for
-from tasks.output.manifest import build_manifest
-from tasks.output.task_runs import assemble_audio, publish_narration
+from tasks.output.loudness import ceiling_for
+from tasks.output.manifest import NarrationFacts, build_manifest
+from tasks.output.placement import ChunkPlacement, place_chunks
+from tasks.output.subtitles import subtitle_files, timed_sentences
+from tasks.output.task_runs import analyse_chunks, assemble_audio, publish_narration
 from tasks.synthesis.batching import split_requests
 from tasks.synthesis.block_loading import load_provider, load_storage
 from tasks.synthesis.gate import gate_for
@@ -22,6 +27,8 @@ from tasks.synthesis.global_limits import ensure_global_limits, global_slots
 from tasks.synthesis.providers import engine_for
 from tasks.synthesis.providers.base import SpeechEngine
 from tasks.synthesis.task_runs import find_stored, plan, synthesize_chunks
+from tasks.text.chunking import has_words
+from tasks.text.documents import Document
 from tasks.text.intake import subtitle_format
 from tasks.text.task_runs import read_document, read_subtitle_file
 
@@ -48,6 +55,59 @@ async def synthesize_missing(
     if failures:
         raise failures[0]
     return {audio.key: audio for result in outcomes for audio in result}
+
+
+def chapter_starts(document: Document, chunks: list[PlannedChunk]) -> list[tuple[str, int]]:
+    """(title, first chunk) of every chapter that has something spoken in it."""
+    starts: list[tuple[str, int]] = []
+    for chapter in document.chapters:
+        first = next((chunk.index for chunk in chunks if chunk.block >= chapter.block_index), None)
+        if first is not None and (not starts or starts[-1][1] != first):
+            starts.append((chapter.title, first))
+    return starts
+
+
+async def chapter_files(
+    request: NarrationRequest,
+    name: str,
+    extension: str,
+    kind: AudioKind,
+    placements: list[ChunkPlacement],
+    analyses: list[ChunkAnalysis],
+    chapters: list[tuple[str, int]],
+    assembled: AssembledAudio,
+) -> tuple[list[ManifestChapter], dict[str, str]]:
+    """The manifest's chapters; with `split_chapters`, also one file per chapter (its segments are the
+    programme's, so nothing is encoded again) and its subtitles, returned as (url, text) to publish."""
+    entries: list[ManifestChapter] = []
+    texts: dict[str, str] = {}
+    if not chapters:
+        return entries, texts
+    ends = [first for _, first in chapters[1:]] + [len(placements)]
+    for number, ((title, first), end, (_, start_seconds, end_seconds)) in enumerate(
+        zip(chapters, ends, assembled.chapters, strict=True), start=1
+    ):
+        entry = ManifestChapter(title=title, start_seconds=start_seconds, end_seconds=end_seconds, first_chunk=first)
+        if request.split_chapters:
+            part = [placement.model_copy(update={"cut_after": False}) for placement in placements[first:end]]
+            part[-1] = part[-1].model_copy(update={"pause_after": 0.0})
+            stem = f"{name}.{number:02d}"
+            audio = await assemble_audio(
+                request.chunk_store_url,
+                part,
+                kind,
+                request.output_sample_rate,
+                join_url(request.output, f"{stem}.{extension}"),
+                [(title, 0)],
+                title,
+            )
+            _, subtitles = subtitle_files(timed_sentences(analyses[first:end], part, audio.timings))
+            entry.audio = audio.url
+            for ext, text in subtitles.items():
+                entry.subtitles[ext] = join_url(request.output, f"{stem}.{ext}")
+                texts[entry.subtitles[ext]] = text
+        entries.append(entry)
+    return entries, texts
 
 
 @flow(name="narrate", description="Narrate a text or document into stored audio, subtitles and a manifest.")
@@ -89,29 +149,46 @@ async def narrate(request: NarrationRequest) -> Manifest:
     spoken = document.spoken_text()
     name = name_for(request.source, text_sha256(spoken), request.name)
     output_kind = AudioKind(request.format.value)
-    audio_url = join_url(request.output, f"{name}.{encoder_for(output_kind).extension}")
-    pauses = [
-        request.paragraph_pause_seconds if chunk.paragraph_end and i < len(chunks) - 1 else 0.0
-        for i, chunk in enumerate(chunks)
-    ]
-    assembled = await assemble_audio(
-        request.chunk_store_url, audio, pauses, output_kind, request.output_sample_rate, audio_url
+    extension = encoder_for(output_kind).extension
+    loudness = None if request.loudness_lufs is None else (request.loudness_lufs, ceiling_for(output_kind))
+    analyses = await analyse_chunks(request.chunk_store_url, chunks, audio, engine.language, loudness)
+    chapters = chapter_starts(document, chunks)
+    placements = place_chunks(
+        chunks, audio, analyses, request.pauses, request.loudness_lufs, output_kind, {first for _, first in chapters}
     )
-    manifest = build_manifest(
+    assembled = await assemble_audio(
+        request.chunk_store_url,
+        placements,
+        output_kind,
+        request.output_sample_rate,
+        join_url(request.output, f"{name}.{extension}"),
+        chapters,
+        document.title,
+    )
+    sentences = timed_sentences(analyses, placements, assembled.timings)
+    _, subtitles = subtitle_files(sentences)
+    chapter_entries, chapter_texts = await chapter_files(
+        request, name, extension, output_kind, placements, analyses, chapters, assembled
+    )
+    facts = NarrationFacts(
         name=name,
-        assembled=assembled,
         output_format=output_kind.value,
         provider=engine.label,
         voice=engine.voice,
         speed=engine.speed,
-        chunks=chunks,
-        audio=audio,
-        synthesized_keys=len({chunk.key for chunk in missing}),
-        cached_chunks=len(chunks) - len(missing),
         source=request.source,
         source_sha256=text_sha256(spoken),
+        chunks=chunks,
+        audio=audio,
+        analyses=analyses,
+        placements=placements,
+        synthesized_keys=len({chunk.key for chunk in missing}),
+        cached_chunks=len(chunks) - len(missing),
+        loudness_target=request.loudness_lufs,
+        skipped=[block.text for block in document.blocks if not has_words(block.text)],
     )
+    manifest = build_manifest(facts, assembled, sentences, chapter_entries)
     manifest_url = join_url(request.output, f"{name}.manifest.json")
-    await publish_narration(manifest, [chunk.text for chunk in chunks], manifest_url)
+    await publish_narration(manifest, subtitles, manifest_url, chapter_texts)
     logger.info("narration written to %s (%.1f s)", manifest.audio, manifest.duration_seconds)
     return manifest

@@ -7,9 +7,10 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 
 from speech_audio.encodings import OutputFormat
+from tasks.output.pauses import Pauses
 from tasks.text.documents.model import DocumentOptions
 
-DEFAULT_SAMPLE_RATES = {OutputFormat.OPUS: 48_000, OutputFormat.AAC: 48_000}
+DEFAULT_SAMPLE_RATES = {OutputFormat.OPUS: 48_000, OutputFormat.AAC: 48_000, OutputFormat.M4B: 48_000}
 # Prefect refuses flow runs whose parameters serialize to 512 KiB or more; a margin for the other fields.
 MAX_TEXT_PARAMETER_BYTES = 500_000
 
@@ -70,6 +71,30 @@ class NarrationRequest(BaseModel):
     paragraph_pause_seconds: Annotated[
         float, Field(title="Paragraph pause", ge=0.0, le=10.0, description="Silence between paragraphs, seconds.")
     ] = 0.6
+    sentence_pause_seconds: Annotated[
+        float,
+        Field(
+            title="Sentence pause",
+            ge=0.0,
+            le=5.0,
+            description="Silence where one chunk of a paragraph meets the next, seconds (each chunk's own leading and trailing silence is trimmed).",
+        ),
+    ] = 0.35
+    heading_pause_seconds: Annotated[
+        float, Field(title="Heading pause", ge=0.0, le=10.0, description="Silence before and after a heading, seconds.")
+    ] = 1.0
+    loudness_lufs: Annotated[
+        float | None,
+        Field(
+            title="Loudness",
+            ge=-40.0,
+            le=-10.0,
+            description="Integrated loudness target in LUFS (-19: podcast practice for mono speech); empty: leave levels as the provider made them.",
+        ),
+    ] = -19.0
+    split_chapters: Annotated[
+        bool, Field(title="Split chapters", description="Also write one audio file (with its subtitles) per chapter.")
+    ] = False
     sample_rate: Annotated[
         int | None,
         Field(title="Sample rate", description="Output Hz (8000–48000); empty: 48000 for opus and aac, else 24000."),
@@ -107,6 +132,12 @@ class NarrationRequest(BaseModel):
         return DocumentOptions(chapter_levels=self.chapter_levels, read_tables=self.read_tables)
 
     @property
+    def pauses(self) -> Pauses:
+        return Pauses(
+            sentence=self.sentence_pause_seconds, paragraph=self.paragraph_pause_seconds, heading=self.heading_pause_seconds
+        )
+
+    @property
     def output_sample_rate(self) -> int:
         return self.sample_rate or DEFAULT_SAMPLE_RATES.get(self.format, 24_000)
 
@@ -123,6 +154,10 @@ OPTION_FIELDS = (
     "read_tables",
     "speed",
     "paragraph_pause_seconds",
+    "sentence_pause_seconds",
+    "heading_pause_seconds",
+    "loudness_lufs",
+    "split_chapters",
     "sample_rate",
     "chunk_store",
 )

@@ -23,6 +23,7 @@ class AudioKind(StrEnum):
     WAV = "wav"
     PCM = "pcm"
     M4A = "m4a"
+    M4B = "m4b"
     ULAW = "ulaw"
 
 
@@ -35,6 +36,7 @@ _DEMUXERS: dict[AudioKind, str] = {
     AudioKind.FLAC: "flac",
     AudioKind.WAV: "wav",
     AudioKind.M4A: "mov",
+    AudioKind.M4B: "mov",
     AudioKind.PCM: "s16le",
     AudioKind.ULAW: "mulaw",
 }
@@ -74,6 +76,7 @@ class OutputFormat(StrEnum):
     FLAC = "flac"
     WAV = "wav"
     PCM = "pcm"
+    M4B = "m4b"
 
 
 @dataclass(frozen=True)
@@ -95,6 +98,7 @@ ENCODERS: dict[AudioKind, EncoderSpec] = {
     AudioKind.WAV: EncoderSpec("wav", "pcm_s16le", "wav"),
     AudioKind.PCM: EncoderSpec("s16le", "pcm_s16le", "pcm"),
     AudioKind.M4A: EncoderSpec("ipod", "aac", "m4a", 64_000),
+    AudioKind.M4B: EncoderSpec("ipod", "aac", "m4b", 64_000),  # made from AAC segments, remuxed (no encoder)
     AudioKind.ULAW: EncoderSpec("mulaw", "pcm_mulaw", "ulaw"),
 }
 

@@ -42,6 +42,9 @@ class SynthesizedAudio(BaseModel):
     encoding: AudioEncoding
     request_id: str | None = None
     billed_characters: int | None = None
+    sentence_starts: list[float] | None = Field(
+        default=None, description="Seconds at which the engine says each sentence starts, where it reports them."
+    )
 
 
 class ChunkAudio(BaseModel):
@@ -53,6 +56,7 @@ class ChunkAudio(BaseModel):
     duration_seconds: float
     request_id: str | None = None
     billed_characters: int | None = None
+    sentence_starts: list[float] | None = None
     cached: bool = False
 
 
@@ -68,6 +72,30 @@ class ManifestChunk(BaseModel):
     key: str
     block: int = 0
     kind: str = "paragraph"
+    timing: str | None = Field(default=None, description="How its sentences were timed: engine, pauses, mixed, proportional.")
+    gain_db: float | None = None
+    trim_seconds: float = Field(default=0.0, description="Seconds cut off the front of the provider's audio (silence).")
+
+
+class ManifestSentence(BaseModel):
+    start_seconds: float
+    end_seconds: float
+    text: str
+
+
+class ManifestChapter(BaseModel):
+    title: str
+    start_seconds: float
+    end_seconds: float
+    first_chunk: int
+    audio: str | None = Field(default=None, description="The chapter's own file, when chapters are split.")
+    subtitles: dict[str, str] = Field(default_factory=dict)
+
+
+class ManifestLoudness(BaseModel):
+    target_lufs: float
+    integrated_lufs: float | None = Field(description="The programme's loudness, from its chunks' measured speech after gain.")
+    true_peak_dbtp: float = Field(description="Highest true peak of any chunk after gain and limiting, before encoding.")
 
 
 class Manifest(BaseModel):
@@ -90,3 +118,7 @@ class Manifest(BaseModel):
     source_sha256: str
     created_at: str
     chunks: list[ManifestChunk]
+    chapters: list[ManifestChapter] = Field(default_factory=list)
+    loudness: ManifestLoudness | None = None
+    sentences: list[ManifestSentence] = Field(default_factory=list)
+    skipped: list[str] = Field(default_factory=list, description="Blocks with nothing to speak ('---', '…').")

@@ -15,3 +15,16 @@ def decoded_duration(url: str, kind: str, sample_rate: int) -> float:
     raw = AudioKind(kind) in {AudioKind.PCM, AudioKind.ULAW}
     encoding = AudioEncoding(kind=kind, sample_rate=sample_rate if raw else None)
     return decoded_samples(data, encoding, sample_rate) / sample_rate
+
+
+def decoded_array(url: str, kind: str, sample_rate: int):
+    """The file's samples, decoded to mono int16 at `sample_rate`, as a numpy array."""
+    import numpy as np
+
+    from speech_audio.codec import decode_pcm
+
+    with fsspec.open(url, "rb") as file:
+        data = file.read()
+    raw = AudioKind(kind) in {AudioKind.PCM, AudioKind.ULAW}
+    encoding = AudioEncoding(kind=kind, sample_rate=sample_rate if raw else None)
+    return np.frombuffer(b"".join(decode_pcm(data, encoding, sample_rate)), dtype=np.int16)

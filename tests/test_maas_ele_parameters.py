@@ -20,9 +20,9 @@ from blocks.maas_ele import MAX_SEED
 from tasks.errors import NarrationInputError
 from tasks.models import PlannedChunk
 from tasks.synthesis.planning import plan_for
-from tasks.text.documents import document_from_text
 from tasks.synthesis.providers import engine_for
 from tasks.synthesis.providers.maas_ele import derived_seed
+from tasks.text.documents import document_from_text
 from tests.provider_blocks import make_block
 from tests.test_chunk_keys import DOCUMENT, ENDPOINT, PINNED
 

@@ -1,10 +1,12 @@
-"""Assembly: chunks (and the pauses after them) into one narration file, streaming, uploaded atomically.
+"""Assembly: placed chunks (and the pauses after them) into one narration file, streaming, uploaded atomically.
 
 MP3 and AAC, whose encoded pieces concatenate, are assembled from encoded segments kept beside
-the chunk store (tasks.store.segments): only segments with new chunks are encoded, the rest are copied.
-WAV and PCM need no encoder: decoded samples are written straight out. Opus and FLAC are decoded
-chunk after chunk into a single encoder. Either way no more than one chunk's audio is in memory, and the timings come from the
-samples actually written.
+the chunk store (tasks.store.segments): only segments with new chunks are encoded, the rest are
+copied. An M4B audiobook is AAC segments remuxed into MP4 with chapter marks, never encoded
+again. WAV and PCM need no encoder: samples are written straight out. Opus and FLAC are fed chunk
+after chunk into a single encoder. Either way no more than one chunk's audio is in memory, and
+the timings come from the samples actually written. Chapters are written into the file where
+the format carries them (ID3 chapter frames around the joined MP3, MP4 chapters in M4B).
 """
 
 from __future__ import annotations
@@ -13,19 +15,22 @@ import os
 import shutil
 import tempfile
 import wave
+from collections.abc import Callable
 
 import fsspec
 from pydantic import BaseModel
 
 from speech_audio.codec import PcmEncoder, decoded_samples_of_file
 from speech_audio.encodings import AudioEncoding, AudioKind
-from tasks.models import ChunkAudio
+from tasks.output.chapters import ChapterMark, remux_to_m4b, write_mp3_chapters
 from tasks.output.pcm_feed import feed_chunks
+from tasks.output.placement import ChunkPlacement
 from tasks.store.atomic_files import put_file_atomic
 from tasks.store.chunk_store import ChunkStore
 from tasks.store.segments import EncodedSegment, SegmentStore, concatenable, plan_segments, segment_key
 
 COPY_BLOCK = 1 << 20
+FRAGMENT_PRIMING = {AudioKind.MP3: 1105, AudioKind.AAC: 1024}  # samples, measured with an onset after silence
 
 
 class ChunkTiming(BaseModel):
@@ -38,6 +43,10 @@ class AssembledAudio(BaseModel):
     duration_seconds: float
     sample_rate: int
     timings: list[ChunkTiming]
+    chapters: list[tuple[str, float, float]] = []  # title, start and end seconds, as written into the file
+
+
+Assembler = Callable[[ChunkStore, list[ChunkPlacement], AudioKind, int, str], tuple[list[ChunkTiming], int]]
 
 
 def timings_of(spans: list[tuple[int, int]], sample_rate: int, offset: int = 0) -> list[ChunkTiming]:
@@ -48,37 +57,24 @@ def timings_of(spans: list[tuple[int, int]], sample_rate: int, offset: int = 0) 
 
 
 def encode_chunks(
-    store: ChunkStore,
-    chunks: list[ChunkAudio],
-    pauses: list[float],
-    kind: AudioKind,
-    sample_rate: int,
-    target: str,
+    store: ChunkStore, placements: list[ChunkPlacement], kind: AudioKind, sample_rate: int, target: str
 ) -> tuple[list[ChunkTiming], int]:
-    """Encode `chunks` in order into the file `target`, `pauses[i]` seconds of silence after chunk i."""
+    """Encode the placed chunks in order into the file `target`."""
     with PcmEncoder(target, kind, sample_rate) as encoder:
-        spans, total = feed_chunks(store, chunks, pauses, sample_rate, encoder.write)
+        spans, total = feed_chunks(store, placements, sample_rate, encoder.write)
     return timings_of(spans, sample_rate), total
 
 
-FRAGMENT_PRIMING = {AudioKind.MP3: 1105, AudioKind.AAC: 1024}  # samples, measured with an onset after silence
-
-
 def encode_segment(
-    segments: SegmentStore,
-    key: str,
-    chunks: list[ChunkAudio],
-    pauses: list[float],
-    kind: AudioKind,
-    sample_rate: int,
+    segments: SegmentStore, key: str, placements: list[ChunkPlacement], kind: AudioKind, sample_rate: int
 ) -> EncodedSegment:
-    """Encode the chunks (with the pause after each) as one fragment and store it."""
+    """Encode the placed chunks (with the pause after each) as one fragment and store it."""
     handle, local = tempfile.mkstemp(prefix="segment-")
     os.close(handle)
     try:
         priming = FRAGMENT_PRIMING[kind]
         with PcmEncoder(local, kind, sample_rate, fragment=True) as encoder:
-            spans, _ = feed_chunks(segments.chunks, chunks, pauses, sample_rate, encoder.write)
+            spans, _ = feed_chunks(segments.chunks, placements, sample_rate, encoder.write)
         spans = [(priming + start, length) for start, length in spans]
         samples = decoded_samples_of_file(local, AudioEncoding(kind=kind), sample_rate)  # priming and padding too
         return segments.put(key, local, kind, samples, spans)
@@ -87,20 +83,15 @@ def encode_segment(
 
 
 def concatenate_segments(
-    store: ChunkStore,
-    chunks: list[ChunkAudio],
-    pauses: list[float],
-    kind: AudioKind,
-    sample_rate: int,
-    target: str,
+    store: ChunkStore, placements: list[ChunkPlacement], kind: AudioKind, sample_rate: int, target: str
 ) -> tuple[list[ChunkTiming], int]:
     """Write the narration to the local file `target` from stored segments, encoding the missing ones."""
     segments_store = SegmentStore(store)
     segments: list[EncodedSegment] = []
-    for part in plan_segments(chunks, pauses):
-        key = segment_key(chunks[part], pauses[part], kind, sample_rate)
+    for part in plan_segments(placements):
+        key = segment_key(placements[part], kind, sample_rate)
         segments.append(
-            segments_store.get(key) or encode_segment(segments_store, key, chunks[part], pauses[part], kind, sample_rate)
+            segments_store.get(key) or encode_segment(segments_store, key, placements[part], kind, sample_rate)
         )
     total = sum(segment.samples for segment in segments)
     timings: list[ChunkTiming] = []
@@ -115,50 +106,72 @@ def concatenate_segments(
     return timings, total
 
 
-def write_narration(
-    store_url: str,
-    chunks: list[ChunkAudio],
-    pauses: list[float],
-    kind: AudioKind,
-    sample_rate: int,
-    destination: str,
-) -> AssembledAudio:
-    """Write the narration to the fsspec URL `destination`; the old file stays until the new one is whole."""
-    store = ChunkStore(store_url)
-    fs, path = fsspec.core.url_to_fs(destination)
-    handle, local = tempfile.mkstemp(suffix=f".{kind.value}", prefix="narration-")
-    os.close(handle)
-    try:
-        timings, total = assembler_for(kind)(store, chunks, pauses, kind, sample_rate, local)
-        put_file_atomic(fs, local, path)
-    finally:
-        os.unlink(local)
-    return AssembledAudio(
-        url=fs.unstrip_protocol(path), duration_seconds=total / sample_rate, sample_rate=sample_rate, timings=timings
-    )
-
-
 def write_pcm(
-    store: ChunkStore,
-    chunks: list[ChunkAudio],
-    pauses: list[float],
-    kind: AudioKind,
-    sample_rate: int,
-    target: str,
+    store: ChunkStore, placements: list[ChunkPlacement], kind: AudioKind, sample_rate: int, target: str
 ) -> tuple[list[ChunkTiming], int]:
-    """WAV and raw PCM need no encoder: decoded samples go straight to the file (a WAV header in front)."""
+    """WAV and raw PCM need no encoder: samples go straight to the file (a WAV header in front)."""
     with open(target, "wb") as output:
         if kind is not AudioKind.WAV:
-            spans, total = feed_chunks(store, chunks, pauses, sample_rate, output.write)
+            spans, total = feed_chunks(store, placements, sample_rate, output.write)
         else:
             with wave.open(output, "wb") as sink:  # closing patches the header with the real length
                 sink.setparams((1, 2, sample_rate, 0, "NONE", "not compressed"))
-                spans, total = feed_chunks(store, chunks, pauses, sample_rate, sink.writeframesraw)
+                spans, total = feed_chunks(store, placements, sample_rate, sink.writeframesraw)
     return timings_of(spans, sample_rate), total
 
 
-def assembler_for(kind: AudioKind):
+def assembler_for(kind: AudioKind) -> Assembler:
     """Raw samples for WAV and PCM; stored segments for MP3 and AAC; one encoder otherwise."""
     if kind in (AudioKind.WAV, AudioKind.PCM):
         return write_pcm
     return concatenate_segments if concatenable(kind) else encode_chunks
+
+
+def chapter_marks(
+    chapters: list[tuple[str, int]], timings: list[ChunkTiming], total_seconds: float
+) -> list[ChapterMark]:
+    """(title, first chunk) pairs as marks in seconds: each chapter runs to the next one's start, the last to the end."""
+    starts = [(title, 0.0 if first == 0 else timings[first].start_seconds) for title, first in chapters]
+    ends = [start for _, start in starts[1:]] + [total_seconds] if starts else []
+    return [ChapterMark(title, start, end) for (title, start), end in zip(starts, ends, strict=True)]
+
+
+def write_narration(
+    store_url: str,
+    placements: list[ChunkPlacement],
+    kind: AudioKind,
+    sample_rate: int,
+    destination: str,
+    chapters: list[tuple[str, int]] | None = None,
+    title: str | None = None,
+) -> AssembledAudio:
+    """Write the narration to the fsspec URL `destination`; the old file stays until the new one is whole.
+
+    `chapters` are (title, first chunk index) pairs, written into the file where its format carries them.
+    """
+    store = ChunkStore(store_url)
+    fs, path = fsspec.core.url_to_fs(destination)
+    handle, local = tempfile.mkstemp(suffix=f".{kind.value}", prefix="narration-")
+    os.close(handle)
+    audiobook = kind is AudioKind.M4B
+    assembled_kind = AudioKind.AAC if audiobook else kind
+    joined = f"{local}.aac" if audiobook else local
+    try:
+        timings, total = assembler_for(assembled_kind)(store, placements, assembled_kind, sample_rate, joined)
+        marks = chapter_marks(chapters or [], timings, total / sample_rate)
+        if audiobook:
+            remux_to_m4b(joined, local, marks, title=title)
+        elif kind is AudioKind.MP3 and marks:
+            write_mp3_chapters(local, marks, title=title)
+        put_file_atomic(fs, local, path)
+    finally:
+        for leftover in {local, joined}:
+            if os.path.exists(leftover):
+                os.unlink(leftover)
+    return AssembledAudio(
+        url=fs.unstrip_protocol(path),
+        duration_seconds=total / sample_rate,
+        sample_rate=sample_rate,
+        timings=timings,
+        chapters=[(mark.title, mark.start_seconds, mark.end_seconds) for mark in marks],
+    )

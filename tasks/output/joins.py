@@ -10,7 +10,6 @@ does not click.
 from __future__ import annotations
 
 import numpy as np
-from scipy.ndimage import uniform_filter1d
 
 FULL_SCALE = 32768.0
 WINDOW_SECONDS = 0.005  # the envelope's window: a few periods of a voice, shorter than any syllable
@@ -28,6 +27,8 @@ def speech_span(samples: np.ndarray, sample_rate: int) -> tuple[int, int] | None
         return None
     centred = samples.astype(np.float64) - np.median(samples)
     window = max(1, round(WINDOW_SECONDS * sample_rate))
+    from scipy.ndimage import uniform_filter1d  # imported when first needed: scipy is slow to import
+
     power = uniform_filter1d(np.square(centred, out=centred), size=window, mode="constant")  # mean square
     threshold = max(power.max() * 10 ** (RELATIVE_THRESHOLD_DB / 10), FULL_SCALE**2 * 10 ** (FLOOR_DBFS / 10))
     loud = power > threshold

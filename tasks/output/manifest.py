@@ -2,46 +2,88 @@
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from tasks.models import ChunkAudio, Manifest, ManifestChunk, PlannedChunk, text_sha256
+from tasks.models import (
+    ChunkAudio,
+    Manifest,
+    ManifestChapter,
+    ManifestChunk,
+    ManifestLoudness,
+    ManifestSentence,
+    PlannedChunk,
+    text_sha256,
+)
 from tasks.output.assembly import AssembledAudio
+from tasks.output.chunk_analysis import ChunkAnalysis
+from tasks.output.cues import TimedSentence
+from tasks.output.placement import ChunkPlacement
+
+
+@dataclass(frozen=True)
+class NarrationFacts:
+    """What the flow knows of a narration once it is assembled, for its manifest."""
+
+    name: str
+    output_format: str
+    provider: str
+    voice: str
+    speed: float
+    source: str | None
+    source_sha256: str
+    chunks: list[PlannedChunk]
+    audio: list[ChunkAudio]  # chunk i's stored audio
+    analyses: list[ChunkAnalysis]
+    placements: list[ChunkPlacement]
+    synthesized_keys: int  # keys paid for in this run
+    cached_chunks: int  # chunks found in the store before synthesis began
+    loudness_target: float | None
+    skipped: list[str]
+
+
+def programme_loudness(facts: NarrationFacts) -> ManifestLoudness | None:
+    """The programme's loudness from its chunks: their speech's loudness after gain, power-averaged by duration."""
+    if facts.loudness_target is None:
+        return None
+    energy = seconds = 0.0
+    peak = -math.inf
+    for analysis, placement in zip(facts.analyses, facts.placements, strict=True):
+        gain = placement.gain_db or 0.0
+        peak = max(peak, min(analysis.true_peak_dbtp + gain, placement.ceiling_dbtp))
+        if analysis.loudness_lufs is not None:
+            length = analysis.speech_end - analysis.speech_start
+            energy += length * 10 ** ((analysis.loudness_lufs + gain) / 10)
+            seconds += length
+    integrated = 10 * math.log10(energy / seconds) if seconds else None
+    return ManifestLoudness(target_lufs=facts.loudness_target, integrated_lufs=integrated, true_peak_dbtp=peak)
 
 
 def build_manifest(
-    *,
-    name: str,
+    facts: NarrationFacts,
     assembled: AssembledAudio,
-    output_format: str,
-    provider: str,
-    voice: str,
-    speed: float,
-    chunks: list[PlannedChunk],
-    audio: list[ChunkAudio],
-    synthesized_keys: int,
-    cached_chunks: int,
-    source: str | None,
-    source_sha256: str,
+    sentences: list[TimedSentence],
+    chapters: list[ManifestChapter],
 ) -> Manifest:
-    """The manifest of one narration; `audio[i]` is chunk i's stored audio, `synthesized_keys` the keys paid for now,
-    `cached_chunks` the chunks found in the store before synthesis began."""
-    billed = [a.billed_characters for a in audio if a.billed_characters is not None and not a.cached]
+    """The manifest of one narration."""
+    billed = [a.billed_characters for a in facts.audio if a.billed_characters is not None and not a.cached]
     return Manifest(
-        name=name,
+        name=facts.name,
         audio=assembled.url,
         subtitles={ext: assembled.url.rsplit(".", 1)[0] + f".{ext}" for ext in ("srt", "vtt")},
-        format=output_format,
+        format=facts.output_format,
         sample_rate=assembled.sample_rate,
         duration_seconds=assembled.duration_seconds,
-        provider=provider,
-        voice=voice,
-        speed=speed,
-        characters=sum(len(chunk.text) for chunk in chunks),
+        provider=facts.provider,
+        voice=facts.voice,
+        speed=facts.speed,
+        characters=sum(len(chunk.text) for chunk in facts.chunks),
         billed_characters=sum(billed) if billed else None,
-        chunks_synthesized=synthesized_keys,
-        chunks_cached=cached_chunks,
-        source=source,
-        source_sha256=source_sha256,
+        chunks_synthesized=facts.synthesized_keys,
+        chunks_cached=facts.cached_chunks,
+        source=facts.source,
+        source_sha256=facts.source_sha256,
         created_at=datetime.now(UTC).isoformat(),
         chunks=[
             ManifestChunk(
@@ -56,7 +98,16 @@ def build_manifest(
                 key=chunk.key,
                 block=chunk.block,
                 kind=chunk.kind,
+                timing=analysis.timing,
+                gain_db=placement.gain_db,
+                trim_seconds=placement.trim_start,
             )
-            for chunk, chunk_audio, timing in zip(chunks, audio, assembled.timings, strict=True)
+            for chunk, chunk_audio, timing, analysis, placement in zip(
+                facts.chunks, facts.audio, assembled.timings, facts.analyses, facts.placements, strict=True
+            )
         ],
+        chapters=chapters,
+        loudness=programme_loudness(facts),
+        sentences=[ManifestSentence(start_seconds=s.start, end_seconds=s.end, text=s.text) for s in sentences],
+        skipped=facts.skipped,
     )

@@ -8,35 +8,44 @@ from __future__ import annotations
 import fsspec
 
 from tasks.models import Manifest
-from tasks.output.subtitles import Cue, to_srt, to_vtt
 from tasks.store.atomic_files import write_bytes_atomic
 
 
-def write_subtitles_and_manifest(manifest: Manifest, texts: list[str], manifest_url: str) -> None:
-    """Write .srt and .vtt from the manifest's chunk timings, then the manifest itself."""
-    cues = [
-        Cue(start_seconds=c.start_seconds, end_seconds=c.start_seconds + c.duration_seconds, text=text)
-        for c, text in zip(manifest.chunks, texts, strict=True)
-    ]
-    for kind, render in (("srt", to_srt), ("vtt", to_vtt)):
-        fs, path = fsspec.core.url_to_fs(manifest.subtitles[kind])
-        write_bytes_atomic(fs, path, render(cues).encode("utf-8"))
-    fs, path = fsspec.core.url_to_fs(manifest_url)
-    write_bytes_atomic(fs, path, manifest.model_dump_json(indent=2).encode("utf-8"))
+def write_text(url: str, text: str) -> None:
+    fs, path = fsspec.core.url_to_fs(url)
+    write_bytes_atomic(fs, path, text.encode("utf-8"))
+
+
+def write_subtitles_and_manifest(manifest: Manifest, subtitles: dict[str, str], manifest_url: str) -> None:
+    """Write the .srt and .vtt texts (`subtitles` by format) where the manifest says, then the manifest itself."""
+    for kind, text in subtitles.items():
+        write_text(manifest.subtitles[kind], text)
+    write_text(manifest_url, manifest.model_dump_json(indent=2))
 
 
 def summary_markdown(manifest: Manifest) -> str:
-    """The run's summary for the Prefect UI: what was made, and per chunk where it sits and whether it was paid."""
+    """The run's summary for the Prefect UI: what was made, its chapters and loudness, and per chunk what it cost."""
     rows = "\n".join(
-        f"| {c.index} | {c.start_seconds:.2f} | {c.duration_seconds:.2f} | {c.characters} | {'yes' if c.cached else 'no'} |"
+        f"| {c.index} | {c.start_seconds:.2f} | {c.duration_seconds:.2f} | {c.characters} | {'yes' if c.cached else 'no'} | {c.timing or ''} |"
         for c in manifest.chunks[:200]
     )
     more = f"\n\n…and {len(manifest.chunks) - 200} more chunks." if len(manifest.chunks) > 200 else ""
+    chapters = "".join(
+        f"| {i + 1} | {c.title} | {c.start_seconds:.1f} | {c.end_seconds:.1f} |\n" for i, c in enumerate(manifest.chapters)
+    )
+    chapter_table = f"\n## Chapters\n\n| # | title | start s | end s |\n|---|---|---|---|\n{chapters}" if chapters else ""
+    loudness = (
+        f"- **Loudness**: {manifest.loudness.integrated_lufs:.1f} LUFS (target {manifest.loudness.target_lufs:g}), "
+        f"true peak {manifest.loudness.true_peak_dbtp:.1f} dBTP\n"
+        if manifest.loudness and manifest.loudness.integrated_lufs is not None
+        else ""
+    )
     return (
         f"# Narration `{manifest.name}`\n\n"
         f"- **Audio**: `{manifest.audio}`\n- **Duration**: {manifest.duration_seconds:.2f} s\n"
         f"- **Provider**: {manifest.provider} (voice {manifest.voice}, speed {manifest.speed})\n"
         f"- **Chunks**: {len(manifest.chunks)} ({manifest.chunks_synthesized} synthesized, "
-        f"{manifest.chunks_cached} from the chunk store)\n- **Characters**: {manifest.characters}\n\n"
-        f"| chunk | start s | duration s | characters | cached |\n|---|---|---|---|---|\n{rows}{more}\n"
+        f"{manifest.chunks_cached} from the chunk store)\n- **Characters**: {manifest.characters}\n{loudness}"
+        f"{chapter_table}\n## Chunks\n\n"
+        f"| chunk | start s | duration s | characters | cached | timing |\n|---|---|---|---|---|---|\n{rows}{more}\n"
     )

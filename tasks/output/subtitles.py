@@ -1,43 +1,39 @@
-"""SRT and WebVTT cues from the assembled audio's own sample counts, one cue per chunk."""
+"""Subtitles from where each sentence was heard: sentence timings placed in the narration, shaped into cues.
+
+Each chunk's sentence spans (tasks.output.chunk_analysis) are moved to where the chunk sits in
+the narration (its start, less the part trimmed off its front), then cut into readable cues
+(tasks.output.cues: at most 7 s, 2 lines of 42 characters, 16 for Chinese and Japanese).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+from tasks.output.assembly import ChunkTiming
+from tasks.output.chunk_analysis import ChunkAnalysis
+from tasks.output.cues import Cue, TimedSentence, render_srt, render_vtt, shape_cues
+from tasks.output.placement import ChunkPlacement
+
+MIN_SENTENCE_SECONDS = 0.05
 
 
-@dataclass(frozen=True)
-class Cue:
-    start_seconds: float
-    end_seconds: float
-    text: str
+def timed_sentences(
+    analyses: list[ChunkAnalysis], placements: list[ChunkPlacement], timings: list[ChunkTiming]
+) -> list[TimedSentence]:
+    """Every sentence with its start and end in the narration, in order, inside its chunk's audio."""
+    sentences: list[TimedSentence] = []
+    for analysis, placement, timing in zip(analyses, placements, timings, strict=True):
+        chunk_start = timing.start_seconds
+        chunk_end = chunk_start + timing.duration_seconds
+        shift = chunk_start - placement.trim_start
+        floor = max(chunk_start, sentences[-1].end if sentences else 0.0)
+        for text, (start, end) in zip(analysis.sentences, analysis.spans, strict=True):
+            begin = min(max(shift + start, floor), chunk_end)
+            finish = min(max(shift + end, begin + MIN_SENTENCE_SECONDS), max(chunk_end, begin + MIN_SENTENCE_SECONDS))
+            sentences.append(TimedSentence(text=text, start=begin, end=finish))
+            floor = finish
+    return sentences
 
 
-def _timestamp(seconds: float, separator: str) -> str:
-    milliseconds = round(seconds * 1000)
-    hours, rest = divmod(milliseconds, 3_600_000)
-    minutes, rest = divmod(rest, 60_000)
-    whole, millis = divmod(rest, 1000)
-    return f"{hours:02d}:{minutes:02d}:{whole:02d}{separator}{millis:03d}"
-
-
-def _cue_text(text: str) -> str:
-    # A blank line ends a cue in both formats; "-->" would read as a timing line in WebVTT.
-    return " ".join(text.split()).replace("-->", "→")
-
-
-def to_srt(cues: Iterable[Cue]) -> str:
-    blocks = [
-        f"{number}\n{_timestamp(cue.start_seconds, ',')} --> {_timestamp(cue.end_seconds, ',')}\n{_cue_text(cue.text)}\n"
-        for number, cue in enumerate(cues, start=1)
-    ]
-    return "\n".join(blocks)
-
-
-def to_vtt(cues: Iterable[Cue]) -> str:
-    blocks = [
-        f"{_timestamp(cue.start_seconds, '.')} --> {_timestamp(cue.end_seconds, '.')}\n"
-        f"{_cue_text(cue.text).replace('&', '&amp;').replace('<', '&lt;').replace('>', '&gt;')}\n"
-        for cue in cues
-    ]
-    return "WEBVTT\n\n" + "\n".join(blocks)
+def subtitle_files(sentences: list[TimedSentence]) -> tuple[list[Cue], dict[str, str]]:
+    """The cues, and the .srt and .vtt texts made from them."""
+    cues = shape_cues(sentences)
+    return cues, {"srt": render_srt(cues), "vtt": render_vtt(cues)}

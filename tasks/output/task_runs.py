@@ -1,4 +1,4 @@
-"""The output room's Prefect task runs: assembly, and publishing with its artifact and event.
+"""The output room's Prefect task runs: analysis, assembly, and publishing with its artifact and event.
 
 Async on purpose: they share the flow's API client instead of building their own.
 """
@@ -6,6 +6,7 @@ Async on purpose: they share the flow's API client instead of building their own
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 
 from prefect import task
 from prefect.artifacts import acreate_markdown_artifact
@@ -13,30 +14,64 @@ from prefect.cache_policies import NO_CACHE
 from prefect.events import emit_event
 
 from speech_audio.encodings import AudioKind
-from tasks.models import ChunkAudio, Manifest
+from tasks.models import ChunkAudio, Manifest, PlannedChunk
 from tasks.output.assembly import AssembledAudio, write_narration
-from tasks.output.publishing import summary_markdown, write_subtitles_and_manifest
+from tasks.output.chunk_analysis import ChunkAnalysis, analysis_for
+from tasks.output.placement import ChunkPlacement
+from tasks.output.publishing import summary_markdown, write_subtitles_and_manifest, write_text
+from tasks.store.chunk_store import ChunkStore
 
 AUDIO_CREATED_EVENT = "narration.audio.created"
+ANALYSIS_THREADS = 2  # decoding and measuring release the GIL for most of their time
+
+
+@task(name="analyse-chunks", cache_policy=NO_CACHE)
+async def analyse_chunks(
+    store_url: str,
+    chunks: list[PlannedChunk],
+    audio: list[ChunkAudio],
+    language: str,
+    loudness: tuple[float, float] | None = None,
+) -> list[ChunkAnalysis]:
+    """Each chunk's analysis: kept ones read, new ones measured (in worker threads) and kept; with `loudness`
+    (target, ceiling), each chunk's gain for it too."""
+    store = ChunkStore(store_url)
+    loop = asyncio.get_running_loop()
+    with ThreadPoolExecutor(ANALYSIS_THREADS, thread_name_prefix="analysis") as pool:
+        return list(
+            await asyncio.gather(
+                *(
+                    loop.run_in_executor(pool, analysis_for, store, stored, chunk.text, language, loudness)
+                    for chunk, stored in zip(chunks, audio, strict=True)
+                )
+            )
+        )
 
 
 @task(name="assemble-audio", cache_policy=NO_CACHE)
 async def assemble_audio(
     store_url: str,
-    chunks: list[ChunkAudio],
-    pauses: list[float],
+    placements: list[ChunkPlacement],
     kind: AudioKind,
     sample_rate: int,
     destination: str,
+    chapters: list[tuple[str, int]] | None = None,
+    title: str | None = None,
 ) -> AssembledAudio:
     """Write the narration file from the stored chunks, off the event loop."""
-    return await asyncio.to_thread(write_narration, store_url, chunks, pauses, kind, sample_rate, destination)
+    return await asyncio.to_thread(
+        write_narration, store_url, placements, kind, sample_rate, destination, chapters, title
+    )
 
 
 @task(name="publish-narration", cache_policy=NO_CACHE)
-async def publish_narration(manifest: Manifest, texts: list[str], manifest_url: str) -> Manifest:
-    """Write .srt, .vtt and the manifest; record a summary artifact; emit `narration.audio.created`."""
-    await asyncio.to_thread(write_subtitles_and_manifest, manifest, texts, manifest_url)
+async def publish_narration(
+    manifest: Manifest, subtitles: dict[str, str], manifest_url: str, other_files: dict[str, str] | None = None
+) -> Manifest:
+    """Write .srt, .vtt (and any chapter files' subtitles), then the manifest; an artifact; `narration.audio.created`."""
+    for url, text in (other_files or {}).items():
+        await asyncio.to_thread(write_text, url, text)
+    await asyncio.to_thread(write_subtitles_and_manifest, manifest, subtitles, manifest_url)
     await acreate_markdown_artifact(
         markdown=summary_markdown(manifest), key="narration-summary", description=f"Narration {manifest.name}"
     )
@@ -46,7 +81,7 @@ async def publish_narration(manifest: Manifest, texts: list[str], manifest_url: 
         payload={
             "audio": manifest.audio,
             "manifest_url": manifest_url,
-            "manifest": manifest.model_dump(mode="json", exclude={"chunks"}),
+            "manifest": manifest.model_dump(mode="json", exclude={"chunks", "sentences"}),
         },
     )
     return manifest

@@ -70,6 +70,7 @@ class ChunkStore:
                 duration_seconds=duration_seconds,
                 request_id=synthesized.request_id,
                 billed_characters=synthesized.billed_characters,
+                sentence_starts=synthesized.sentence_starts,
             )
         )
 
@@ -84,6 +85,19 @@ class ChunkStore:
                 key=key, path=audio_path, encoding=encoding, duration_seconds=duration_seconds, request_id=request_id
             )
         )
+
+    def _sidecar_path(self, key: str, name: str) -> str:
+        return f"{self.root}/{key[:2]}/{key}.{name}.json"
+
+    def read_sidecar(self, key: str, name: str) -> bytes | None:
+        """What was measured from a chunk and kept beside it (`name`: e.g. analysis), or None."""
+        try:
+            return self.fs.cat_file(self._sidecar_path(key, name))
+        except FileNotFoundError:
+            return None
+
+    def write_sidecar(self, key: str, name: str, data: bytes) -> None:
+        write_bytes_atomic(self.fs, self._sidecar_path(key, name), data)
 
     def read_audio(self, entry: ChunkAudio) -> bytes:
         return self.fs.cat_file(entry.path)

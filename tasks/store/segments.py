@@ -7,9 +7,9 @@ encoding; after an edit only the segments holding changed chunks are encoded aga
 is the slow part: MP3 runs at about 70× real time here, so a 27-minute narration costs 20 s).
 
 Segment boundaries are content-defined, so an edit does not shift the segments after it: a
-segment ends at a paragraph end whose chunk key says so (about one in CUT_EVERY), or at a
-paragraph end once it holds PARAGRAPH_CUT_CHUNKS chunks, or after MAX_SEGMENT_CHUNKS whatever
-the text. Each boundary adds the codec's priming (MP3 1105 samples, AAC 1024) in the pause
+segment ends at a block end whose chunk key says so (about one in CUT_EVERY), or at a block end
+once it holds PARAGRAPH_CUT_CHUNKS chunks, before every chapter, or after MAX_SEGMENT_CHUNKS
+whatever the text. Each boundary adds the codec's priming (MP3 1105 samples, AAC 1024) in the pause
 there, which the timings account for. Encoding a segment is the output room's job
 (tasks/output/assembly.py); this module plans, keys and keeps them.
 """
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from typing import Protocol
 
 from pydantic import BaseModel
 
@@ -26,7 +27,19 @@ from tasks.models import ChunkAudio
 from tasks.store.atomic_files import put_file_atomic, write_bytes_atomic
 from tasks.store.chunk_store import ChunkStore
 
-SEGMENT_VERSION = 1
+
+class ChunkPlacementLike(Protocol):
+    """What segments need of a chunk's placement (tasks.output.placement.ChunkPlacement)."""
+
+    audio: ChunkAudio
+    pause_after: float
+    block_end: bool
+    cut_after: bool
+
+    def treatment(self) -> list[object]: ...
+
+
+SEGMENT_VERSION = 2  # 2: chunks trimmed, levelled and faded (version 1 segments are left unused)
 CUT_EVERY = 4
 PARAGRAPH_CUT_CHUNKS = 16
 MAX_SEGMENT_CHUNKS = 64
@@ -36,16 +49,17 @@ def concatenable(kind: AudioKind) -> bool:
     return kind in FRAGMENT_MUXERS
 
 
-def plan_segments(chunks: list[ChunkAudio], pauses: list[float]) -> list[slice]:
+def plan_segments(placements: list[ChunkPlacementLike]) -> list[slice]:
     """Consecutive runs of chunks, cut where the content says (see the module's docstring)."""
     segments: list[slice] = []
     start = 0
-    for i, (chunk, pause) in enumerate(zip(chunks, pauses, strict=True)):
+    for i, placement in enumerate(placements):
         size = i + 1 - start
-        content_cut = int(chunk.key[:8], 16) % CUT_EVERY == 0
+        content_cut = int(placement.audio.key[:8], 16) % CUT_EVERY == 0
         if (
-            i == len(chunks) - 1
-            or (pause > 0 and (content_cut or size >= PARAGRAPH_CUT_CHUNKS))
+            i == len(placements) - 1
+            or placement.cut_after
+            or (placement.block_end and (content_cut or size >= PARAGRAPH_CUT_CHUNKS))
             or size >= MAX_SEGMENT_CHUNKS
         ):
             segments.append(slice(start, i + 1))
@@ -53,7 +67,8 @@ def plan_segments(chunks: list[ChunkAudio], pauses: list[float]) -> list[slice]:
     return segments
 
 
-def segment_key(chunks: list[ChunkAudio], pauses: list[float], kind: AudioKind, sample_rate: int) -> str:
+def segment_key(placements: list[ChunkPlacementLike], kind: AudioKind, sample_rate: int) -> str:
+    """Everything that decides a segment's bytes: codec and rate, and per chunk its key, treatment and pause."""
     spec = encoder_for(kind)
     canonical = json.dumps(
         {
@@ -62,8 +77,9 @@ def segment_key(chunks: list[ChunkAudio], pauses: list[float], kind: AudioKind, 
             "bit_rate": spec.bit_rate,
             "kind": kind.value,
             "rate": sample_rate,
-            "chunks": [chunk.key for chunk in chunks],
-            "pause_samples": [round(pause * sample_rate) for pause in pauses],
+            "chunks": [placement.audio.key for placement in placements],
+            "treatments": [placement.treatment() for placement in placements],
+            "pause_samples": [round(placement.pause_after * sample_rate) for placement in placements],
         },
         separators=(",", ":"),
     )
@@ -96,7 +112,9 @@ class SegmentStore:
         except FileNotFoundError:
             return None
 
-    def put(self, key: str, local_path: str, kind: AudioKind, samples: int, chunk_spans: list[tuple[int, int]]) -> EncodedSegment:
+    def put(
+        self, key: str, local_path: str, kind: AudioKind, samples: int, chunk_spans: list[tuple[int, int]]
+    ) -> EncodedSegment:
         """Store an encoded segment from a local file, then its record (which makes it visible)."""
         path = f"{self.root}/{key[:2]}/{key}.{encoder_for(kind).extension}"
         put_file_atomic(self.fs, local_path, path)

@@ -57,6 +57,17 @@ def split_sentences(paragraph: str, language: str = "en") -> list[str]:
     return [s for s in sentencex.segment(language, paragraph) if s]
 
 
+def sentence_offsets(text: str, language: str = "en") -> list[int]:
+    """Where each sentence of `text` starts (its first non-space character), as cues and timings count them."""
+    offsets = []
+    position = 0
+    for sentence in split_sentences(text, language):
+        if sentence.strip():
+            offsets.append(position + len(sentence) - len(sentence.lstrip()))
+        position += len(sentence)
+    return offsets
+
+
 def _pack(pieces: list[str], limit: int) -> Iterator[str]:
     """Join consecutive pieces greedily into strings of at most `limit` characters."""
     current = ""

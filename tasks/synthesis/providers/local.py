@@ -13,6 +13,7 @@ from speech_audio.encodings import AudioEncoding, AudioKind
 from tasks.errors import NarrationInputError
 from tasks.models import PlannedChunk, SynthesizedAudio
 from tasks.synthesis.providers.base import SpeechEngine
+from tasks.text.chunking import sentence_offsets
 
 _CJK_CHARACTERS = "\u3000-\u303f\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef"
 _SCRIPT_RUN = re.compile(f"[{_CJK_CHARACTERS}]+|[^{_CJK_CHARACTERS}]+")
@@ -31,8 +32,31 @@ def voice_runs(text: str, voice: str) -> list[tuple[str, str]]:
     return runs or [("en-us", text)]
 
 
-def _speak(text: str, voice: str, speed: float) -> bytes:
-    return b"".join(espeak.synthesize(run, run_voice, speed) for run_voice, run in voice_runs(text, voice))
+def _speak(text: str, voice: str, speed: float, sentence_offsets: list[int]) -> tuple[bytes, list[float] | None]:
+    """The speech of `text`, and the second at which each sentence (starting at those character offsets) starts.
+
+    espeak-ng reports where it starts each word; a sentence starts with its first word. Runs spoken
+    in another voice are synthesized apart and joined, so their marks are shifted by what came before.
+    """
+    rate = espeak.sample_rate()
+    pieces: list[bytes] = []
+    word_starts: list[tuple[int, int]] = []  # (character offset in text, sample)
+    samples = 0
+    position = 0
+    for run_voice, run in voice_runs(text, voice):
+        offset = text.find(run, position)
+        position = offset + len(run) if offset >= 0 else position
+        pcm, marks = espeak.synthesize_with_marks(run, run_voice, speed)
+        word_starts += [(max(offset, 0) + mark.text_position, samples + mark.sample) for mark in marks if mark.kind == "word"]
+        pieces.append(pcm)
+        samples += len(pcm) // 2
+    starts: list[float] = []
+    for sentence_offset in sentence_offsets:
+        first = next((sample for at, sample in word_starts if at >= sentence_offset), None)
+        if first is None:
+            return b"".join(pieces), None
+        starts.append(first / rate)
+    return b"".join(pieces), starts if starts == sorted(starts) else None
 
 
 class LocalEngine(SpeechEngine):
@@ -55,6 +79,7 @@ class LocalEngine(SpeechEngine):
 
     async def synthesize(self, chunk: PlannedChunk) -> SynthesizedAudio:
         rate = espeak.sample_rate()
-        pcm = await asyncio.to_thread(_speak, chunk.text, self.voice, self.speed)
+        offsets = sentence_offsets(chunk.text, self.language)
+        pcm, starts = await asyncio.to_thread(_speak, chunk.text, self.voice, self.speed, offsets)
         wav = await asyncio.to_thread(encode_pcm, pcm, AudioKind.WAV, rate)
-        return SynthesizedAudio(audio=wav, encoding=AudioEncoding(kind=AudioKind.WAV))
+        return SynthesizedAudio(audio=wav, encoding=AudioEncoding(kind=AudioKind.WAV), sentence_starts=starts)

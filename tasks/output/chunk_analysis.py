@@ -1,0 +1,160 @@
+"""What is measured from a chunk's audio once and kept beside it: where its speech is, how loud, and
+where each of its sentences falls.
+
+A chunk record is write-once, so the analysis is a sidecar keyed by the chunk (`<key>.analysis.json`),
+written the first time an assembly needs it: a re-run after an edit analyses only the new chunks,
+and chunks stored before analyses existed are analysed once when first assembled again. The
+version says which rules made it; an analysis of another version is made again.
+
+Sentence times come from the engine where it reports them (the local engine's espeak-ng marks),
+else from the pauses in the decoded audio (tasks.output.sentence_timing), falling back to each
+sentence's share of characters only where no pause fits.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from pydantic import BaseModel
+
+from speech_audio.codec import decode_pcm
+from tasks.models import ChunkAudio
+from tasks.output.joins import speech_span
+from tasks.output.loudness import Loudness, apply_gain, chunk_gain_db, measure
+from tasks.output.sentence_timing import find_pauses, place_sentences
+from tasks.store.chunk_store import ChunkStore
+from tasks.text.chunking import split_sentences
+
+ANALYSIS_VERSION = 1
+ANALYSIS_RATE = 24_000
+MAX_MAKEUP_DB = 3.0  # what making up for the limiter may add, at most
+ENGINE_PAUSE_REACH = 0.15  # an engine's sentence start this close after a pause's end places the sentence end there
+
+
+class ChunkAnalysis(BaseModel):
+    """Seconds from the start of the chunk's decoded audio; loudness of its speech."""
+
+    version: int = ANALYSIS_VERSION
+    duration: float
+    speech_start: float
+    speech_end: float
+    loudness_lufs: float | None
+    true_peak_dbtp: float
+    sentences: list[str]
+    spans: list[tuple[float, float]]
+    timing: str  # engine, pauses, mixed or proportional
+    gains: dict[str, float] = {}  # "target/ceiling" -> gain that reaches the target after the limiter
+
+
+def _gain_key(target: float, ceiling: float) -> str:
+    return f"{target:g}/{ceiling:g}"
+
+
+def sentences_of(text: str, language: str) -> list[str]:
+    """A chunk's sentences as cues and timings use them: sentencex's, stripped, none empty."""
+    return [sentence.strip() for sentence in split_sentences(text, language) if sentence.strip()]
+
+
+def _engine_spans(
+    starts: list[float], samples: np.ndarray, rate: int, speech: tuple[float, float]
+) -> list[tuple[float, float]]:
+    """Sentence spans from the engine's sentence starts: each ends at the pause just before the next starts."""
+    pauses = find_pauses(samples, rate)
+    spans = []
+    for i, start in enumerate(starts):
+        if i + 1 == len(starts):
+            end = speech[1]
+        else:
+            following = starts[i + 1]
+            before = [
+                p for p in pauses if p[1] <= following + ENGINE_PAUSE_REACH and p[1] >= following - ENGINE_PAUSE_REACH
+            ]
+            end = before[-1][0] if before else following
+        spans.append((max(start, speech[0]) if i == 0 else start, max(end, start)))
+    return spans
+
+
+def analyse(
+    samples: np.ndarray, rate: int, text: str, language: str, sentence_starts: list[float] | None
+) -> ChunkAnalysis:
+    """Measure one chunk's decoded samples (mono int16 at `rate`)."""
+    duration = len(samples) / rate
+    span = speech_span(samples, rate)
+    start, end = (span[0] / rate, span[1] / rate) if span else (0.0, duration)
+    loudness = measure(samples[round(start * rate) : round(end * rate)], rate)
+    sentences = sentences_of(text, language) or [text.strip()]
+    if sentence_starts and len(sentence_starts) == len(sentences):
+        spans, timing = _engine_spans(sentence_starts, samples, rate, (start, end)), "engine"
+    else:
+        placed = place_sentences(sentences, samples, rate)
+        spans, timing = placed.spans, placed.method
+    return ChunkAnalysis(
+        duration=duration,
+        speech_start=start,
+        speech_end=end,
+        loudness_lufs=loudness.integrated_lufs,
+        true_peak_dbtp=loudness.true_peak_dbtp if np.isfinite(loudness.true_peak_dbtp) else -120.0,
+        sentences=sentences,
+        spans=[(float(a), float(b)) for a, b in spans],
+        timing=timing,
+    )
+
+
+def decoded(store: ChunkStore, chunk: ChunkAudio, rate: int) -> np.ndarray:
+    """A stored chunk's samples, decoded at `rate`."""
+    return np.frombuffer(b"".join(decode_pcm(store.read_audio(chunk), chunk.encoding, rate)), dtype=np.int16)
+
+
+def limited_gain(samples: np.ndarray, rate: int, analysis: ChunkAnalysis, target: float, ceiling: float) -> float:
+    """The gain that brings the chunk's speech to `target` once the limiter has held its peaks under `ceiling`.
+
+    Limiting peaky speech lowers its loudness (by up to a dB at a -4 dBTP ceiling), so the plain
+    gain is applied, the result measured, and the shortfall made up once.
+    """
+    gain = chunk_gain_db(Loudness(analysis.loudness_lufs, analysis.true_peak_dbtp), target)
+    if analysis.loudness_lufs is None or analysis.true_peak_dbtp + gain <= ceiling:
+        return gain  # nothing to limit: the plain gain reaches the target
+    speech = samples[round(analysis.speech_start * rate) : round(analysis.speech_end * rate)]
+    limited = measure(apply_gain(speech, gain, ceiling, sample_rate=rate), rate).integrated_lufs
+    if limited is None:
+        return gain
+    return gain + min(MAX_MAKEUP_DB, max(0.0, target - limited))
+
+
+def analysis_for(
+    store: ChunkStore, chunk: ChunkAudio, text: str, language: str, loudness: tuple[float, float] | None = None
+) -> ChunkAnalysis:
+    """The chunk's analysis: read from its sidecar, or measured now and kept there.
+
+    `loudness` is (target, ceiling): the gain for it is worked out once and kept in the sidecar too.
+    """
+    analysis, samples = _stored_or_new(store, chunk, text, language)
+    if loudness is not None and _gain_key(*loudness) not in analysis.gains:
+        if samples is None:
+            samples = decoded(store, chunk, ANALYSIS_RATE)
+        gains = analysis.gains | {_gain_key(*loudness): limited_gain(samples, ANALYSIS_RATE, analysis, *loudness)}
+        analysis = analysis.model_copy(update={"gains": gains})
+        store.write_sidecar(chunk.key, "analysis", analysis.model_dump_json().encode())
+    return analysis
+
+
+def gain_of(analysis: ChunkAnalysis, target: float, ceiling: float) -> float:
+    """The gain worked out for (target, ceiling) by analysis_for."""
+    return analysis.gains[_gain_key(target, ceiling)]
+
+
+def _stored_or_new(
+    store: ChunkStore, chunk: ChunkAudio, text: str, language: str
+) -> tuple[ChunkAnalysis, np.ndarray | None]:
+    """The kept analysis (and no samples), or a new one, kept, with the samples it was measured on."""
+    stored = store.read_sidecar(chunk.key, "analysis")
+    if stored is not None:
+        try:
+            analysis = ChunkAnalysis.model_validate_json(stored)
+            if analysis.version == ANALYSIS_VERSION:
+                return analysis, None
+        except ValueError:
+            pass  # unreadable or from another version: measured again below
+    samples = decoded(store, chunk, ANALYSIS_RATE)
+    analysis = analyse(samples, ANALYSIS_RATE, text, language, chunk.sentence_starts)
+    store.write_sidecar(chunk.key, "analysis", analysis.model_dump_json().encode())
+    return analysis, samples
