@@ -59,6 +59,12 @@ class SpeechProvider(Block):
     timeout_seconds: float = Field(
         default=120.0, gt=0, title="Request timeout", description="Seconds before a request is abandoned."
     )
+    price_per_million_characters: float | None = Field(
+        default=None,
+        ge=0,
+        title="Price per million characters",
+        description="What the provider charges, for the estimate `narrate --dry-run` prints (any currency).",
+    )
 
     @property
     def chunk_limit(self) -> int:

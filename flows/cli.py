@@ -47,9 +47,13 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--sentence-pause", type=float, default=0.35, help="seconds between chunks of one paragraph")
     parser.add_argument("--heading-pause", type=float, default=1.0, help="seconds before and after a heading")
     parser.add_argument(
-        "--loudness", default="-19", help="integrated loudness target in LUFS (default -19), or 'off' to keep the levels"
+        "--loudness",
+        default="-19",
+        help="integrated loudness target in LUFS (default -19), or 'off' to keep the levels",
     )
     parser.add_argument("--split-chapters", action="store_true", help="also write one file per chapter")
+    parser.add_argument("--dry-run", action="store_true", help="print what would be paid for, and pay nothing")
+    parser.add_argument("--budget", type=int, help="most characters this run may bill, retries included")
     parser.add_argument("--sample-rate", type=int, help="output sample rate in Hz")
     parser.add_argument("--storage", help="a narration-storage block <type>/<name> holding the storage credentials")
     parser.add_argument("--chunk-store", help="fsspec URL of the chunk store (default: <out>/.chunks)")
@@ -86,6 +90,8 @@ def build_request(args: argparse.Namespace):
         heading_pause_seconds=args.heading_pause,
         loudness_lufs=None if args.loudness.lower() == "off" else args.loudness,
         split_chapters=args.split_chapters,
+        dry_run=args.dry_run,
+        max_billed_characters=args.budget,
         sample_rate=args.sample_rate,
         chunk_store=args.chunk_store,
         storage=args.storage,
@@ -242,6 +248,28 @@ def deliver_events(timeout: float = 30.0) -> None:
     waiter.join(timeout)  # an unreachable server must not hang the command; the exit drain still tries
 
 
+def print_plan(plan) -> None:
+    """What a dry run found: the bill before anything is paid."""
+    cost = (
+        "unknown (set the block's price_per_million_characters)"
+        if plan.estimated_cost is None
+        else f"{plan.estimated_cost:g}"
+    )
+    print(f"provider:           {plan.provider}")
+    print(f"chunks:             {plan.chunks} ({plan.characters:,} characters)")
+    print(f"already stored:     {plan.chunks_stored} chunks (nothing to pay)")
+    print(f"to synthesize:      {plan.chunks_to_synthesize} chunks")
+    print(f"characters to bill: {plan.characters_to_bill:,}")
+    print(f"estimated cost:     {cost}")
+    if plan.blocks_kept_from_older_cutting:
+        print(
+            f"kept as cut before: {plan.blocks_kept_from_older_cutting} blocks (their chunks were stored by an older chunker)"
+        )
+    if plan.skipped:
+        print(f"skipped:            {len(plan.skipped)} blocks with nothing to speak")
+    print("nothing was paid: this was a dry run")
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "server":
@@ -289,6 +317,9 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_FAILED
     finally:
         deliver_events()
+    if request.dry_run:
+        print_plan(manifest)
+        return 0
     print(
         f"audio:     {manifest.audio} ({manifest.duration_seconds:.1f} s, {len(manifest.chunks)} chunks, "
         f"{manifest.chunks_cached} from the chunk store)"

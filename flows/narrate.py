@@ -7,10 +7,12 @@ import asyncio
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 
+from flows.allowed import enforce, roots_for_this_run, within_storage
 from flows.narrate_long_job import narrate_long_jobs
 from flows.parameters import NarrationRequest
 from speech_audio.encodings import AudioKind, encoder_for
-from tasks.models import ChunkAudio, Manifest, ManifestChapter, PlannedChunk, text_sha256
+from tasks.allowed_places import http_options
+from tasks.models import ChunkAudio, Manifest, ManifestChapter, NarrationPlan, PlannedChunk, text_sha256
 from tasks.output import progress
 from tasks.output.assembly import AssembledAudio
 from tasks.output.chunk_analysis import ChunkAnalysis
@@ -24,6 +26,7 @@ from tasks.synthesis.batching import split_requests
 from tasks.synthesis.block_loading import load_provider, load_storage
 from tasks.synthesis.gate import gate_for
 from tasks.synthesis.global_limits import ensure_global_limits, global_slots
+from tasks.synthesis.ledger import check_budget, close_ledger, ledger_for
 from tasks.synthesis.providers import engine_for
 from tasks.synthesis.providers.base import SpeechEngine
 from tasks.synthesis.task_runs import find_stored, plan, synthesize_chunks
@@ -110,15 +113,39 @@ async def chapter_files(
     return entries, texts
 
 
+def dry_run_plan(
+    engine: SpeechEngine, document: Document, chunks: list[PlannedChunk], stored: dict, to_bill: int
+) -> NarrationPlan:
+    """What the run would pay for, and what it would not, without paying."""
+    price = engine.block.price_per_million_characters
+    return NarrationPlan(
+        provider=engine.label,
+        chunks=len(chunks),
+        characters=sum(len(chunk.text) for chunk in chunks),
+        chunks_stored=sum(1 for chunk in chunks if chunk.key in stored),
+        chunks_to_synthesize=len({chunk.key for chunk in chunks if chunk.key not in stored}),
+        characters_to_bill=to_bill,
+        blocks_kept_from_older_cutting=len({chunk.block for chunk in chunks if chunk.cutting == 1}),
+        estimated_cost=None if price is None else round(to_bill * price / 1_000_000, 4),
+        skipped=[block.text for block in document.blocks if not has_words(block.text)],
+    )
+
+
 @flow(name="narrate", description="Narrate a text or document into stored audio, subtitles and a manifest.")
-async def narrate(request: NarrationRequest) -> Manifest:
+async def narrate(request: NarrationRequest) -> Manifest | NarrationPlan:
     """Read, chunk, synthesize what the chunk store lacks, assemble once, publish atomically."""
     logger = get_run_logger()
+    roots = roots_for_this_run()
+    enforce(roots, source=request.source, output=request.output, chunk_store=request.chunk_store_url)
     if request.storage:
-        (await load_storage(request.storage)).register()
+        storage = await load_storage(request.storage)
+        within_storage(storage, source=request.source, output=request.output, chunk_store=request.chunk_store_url)
+        storage.register()
     block = await load_provider(request.provider)
     engine = engine_for(block, request.voice, request.speed)
-    document = read_document(request.text, request.source, request.input_format, request.document_options)
+    document = read_document(
+        request.text, request.source, request.input_format, request.document_options, http_options(request.source)
+    )
     await engine.prepare()
     await asyncio.to_thread(check_writable, request.output)
     await asyncio.to_thread(check_writable, request.chunk_store_url)
@@ -138,12 +165,19 @@ async def narrate(request: NarrationRequest) -> Manifest:
         len(chunks) - len(missing),
         len(missing),
     )
+    unique_missing = {chunk.key: chunk for chunk in to_request}
+    to_bill = sum(len(chunk.text) for chunk in unique_missing.values())
+    if request.dry_run:
+        return dry_run_plan(engine, document, chunks, stored, to_bill)
+    check_budget(to_bill, request.max_billed_characters)
     run_id = flow_run.get_id() or "local"
+    ledger = ledger_for(run_id, block.max_attempts, request.max_billed_characters)
     await progress.begin(run_id, len(chunks), "chunks synthesized", already_done=len(chunks) - len(missing))
     try:
         synthesized = await synthesize_missing(engine, request, to_request) if missing else {}
     finally:
         progress.end(run_id)
+        close_ledger(run_id)
 
     audio = [stored.get(chunk.key) or synthesized[chunk.key] for chunk in chunks]
     spoken = document.spoken_text()
@@ -186,6 +220,7 @@ async def narrate(request: NarrationRequest) -> Manifest:
         cached_chunks=len(chunks) - len(missing),
         loudness_target=request.loudness_lufs,
         skipped=[block.text for block in document.blocks if not has_words(block.text)],
+        ledger=ledger,
     )
     manifest = build_manifest(facts, assembled, sentences, chapter_entries)
     manifest_url = join_url(request.output, f"{name}.manifest.json")

@@ -17,6 +17,7 @@ from prefect.deployments import run_deployment
 from prefect.runtime import deployment
 from pydantic import BaseModel, Field
 
+from flows.allowed import enforce, roots_for_this_run, within_storage
 from flows.narrate import narrate
 from flows.parameters import NarrationOptions, document_options_of, request_for
 from speech_audio.encodings import OutputFormat
@@ -62,9 +63,14 @@ async def narrate_folder(
 ) -> FolderResult:
     """Scan, compare with existing manifests, and narrate what changed (subflows, or deployment runs on a server)."""
     logger = get_run_logger()
+    roots = roots_for_this_run()
+    chunk_store = options.chunk_store if options is not None else None
+    enforce(roots, source=source, output=output, chunk_store=chunk_store)
     if storage:
-        (await load_storage(storage)).register()
-    documents = scan_sources(source, document_options_of(options))
+        block = await load_storage(storage)
+        within_storage(block, source=source, output=output, chunk_store=chunk_store)
+        block.register()
+    documents = scan_sources(source, document_options_of(options), roots)
     result = FolderResult()
     pending = []
     for document in documents:

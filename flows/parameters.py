@@ -92,6 +92,18 @@ class NarrationRequest(BaseModel):
             description="Integrated loudness target in LUFS (-19: podcast practice for mono speech); empty: leave levels as the provider made them.",
         ),
     ] = -19.0
+    max_billed_characters: Annotated[
+        int | None,
+        Field(
+            title="Budget",
+            ge=1,
+            description="Most characters this run may bill, retries included: a plan over it is refused before paying, and the run stops before crossing it.",
+        ),
+    ] = None
+    dry_run: Annotated[
+        bool,
+        Field(title="Dry run", description="Plan only: say what would be paid for and what is already stored; pay nothing."),
+    ] = False
     split_chapters: Annotated[
         bool, Field(title="Split chapters", description="Also write one audio file (with its subtitles) per chapter.")
     ] = False

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from prefect import flow
 
+from flows.allowed import enforce, roots_for_this_run
 from flows.narrate import narrate
 from flows.parameters import NarrationOptions, request_for
 from speech_audio.encodings import OutputFormat
@@ -24,6 +25,7 @@ async def regenerate(
     """Narrate `document` again into `output` (same name, same chunk store: unchanged chunks are free)."""
     if not document:
         raise NarrationInputError("document", "no document URL came with the event (expected event.payload.url)")
+    enforce(roots_for_this_run(), document=document, output=output)
     return await narrate(
         request_for(document, output, options, provider=provider, voice=voice, format=format, storage=storage)
     )

@@ -13,6 +13,7 @@ from prefect import flow, get_run_logger
 from prefect.events import emit_event
 
 from blocks.narration_storage import NarrationStorage
+from flows.allowed import enforce, roots_for_this_run, within_storage
 from flows.parameters import NarrationOptions, document_options_of
 from tasks.store.atomic_files import write_bytes_atomic
 from tasks.text.task_runs import scan_sources
@@ -37,10 +38,14 @@ def watch_sources(
 ) -> list[str]:
     """Compare fingerprints with the last run's; emit one event per new or changed document."""
     logger = get_run_logger()
+    roots = roots_for_this_run()
+    enforce(roots, source=source, state=state)
     if storage:
-        NarrationStorage.load(storage).register()
+        block = NarrationStorage.load(storage)
+        within_storage(block, source=source, state=state)
+        block.register()
     seen = _load_state(state)
-    current = {document.url: document.sha256 for document in scan_sources(source, document_options_of(options))}
+    current = {document.url: document.sha256 for document in scan_sources(source, document_options_of(options), roots)}
     changed = [url for url, sha in current.items() if seen.get(url) != sha]
     for url in changed:
         emit_event(

@@ -12,7 +12,15 @@ class NarrationInputError(ValueError):
 
 
 class AudioCheckError(RuntimeError):
-    """A provider's audio did not decode, or its length is implausible for its text."""
+    """A provider's audio did not decode, or its length is implausible for its text.
+
+    `reason` names the way it failed (empty, undecodable, no-samples, silent, implausible-length),
+    so the same failure met twice can be told from a different one.
+    """
+
+    def __init__(self, message: str, reason: str = "undecodable") -> None:
+        self.reason = reason
+        super().__init__(message)
 
 
 class ProviderError(RuntimeError):

@@ -51,7 +51,7 @@ class ChunkAudio(BaseModel):
     """A chunk's audio as kept in the chunk store."""
 
     key: str
-    path: str = Field(description="Where the audio lies on the chunk store's filesystem.")
+    path: str = Field(description="Where the audio lies, relative to the chunk store (older records: absolute).")
     encoding: AudioEncoding
     duration_seconds: float
     request_id: str | None = None
@@ -75,6 +75,8 @@ class ManifestChunk(BaseModel):
     timing: str | None = Field(default=None, description="How its sentences were timed: engine, pauses, mixed, proportional.")
     gain_db: float | None = None
     trim_seconds: float = Field(default=0.0, description="Seconds cut off the front of the provider's audio (silence).")
+    attempts: int = Field(default=0, description="Requests made for this chunk in this run (0: it was stored).")
+    billed_characters_this_run: int = Field(default=0, description="Characters billed for it in this run, retries included.")
 
 
 class ManifestSentence(BaseModel):
@@ -122,3 +124,19 @@ class Manifest(BaseModel):
     loudness: ManifestLoudness | None = None
     sentences: list[ManifestSentence] = Field(default_factory=list)
     skipped: list[str] = Field(default_factory=list, description="Blocks with nothing to speak ('---', '…').")
+
+
+class NarrationPlan(BaseModel):
+    """What a run would do, before anything is paid: `narrate --dry-run`."""
+
+    provider: str
+    chunks: int
+    characters: int
+    chunks_stored: int
+    chunks_to_synthesize: int
+    characters_to_bill: int
+    blocks_kept_from_older_cutting: int = Field(
+        description="Blocks whose chunks stay as an older chunker cut them, because all of them are stored."
+    )
+    estimated_cost: float | None = Field(description="characters_to_bill x the block's price_per_million_characters.")
+    skipped: list[str] = Field(default_factory=list)

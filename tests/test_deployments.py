@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import http.server
 import json
+import shutil
+import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -39,8 +43,14 @@ def moto():
 
 
 @pytest.fixture(scope="module")
-def server(emulator_process, moto):
-    server = PrefectServer()
+def allowed_root(tmp_path_factory) -> Path:
+    """What the workers may touch: the tests' temporary folders (and the shared S3 bucket)."""
+    return tmp_path_factory.getbasetemp()
+
+
+@pytest.fixture(scope="module")
+def server(emulator_process, moto, allowed_root):
+    server = PrefectServer(settings={"NARRATION_ALLOWED_ROOTS": f"{allowed_root},s3://shared"})
     try:
         server.cli("work-pool", "create", "narration", "--type", "process")
         server.cli("--no-prompt", "deploy", "--all")
@@ -189,3 +199,89 @@ def test_a_person_runs_narrate_from_the_ui_form_and_the_audio_appears(server, em
     )
     run = next(r for r in runs_of(server, "narrate/narrate") if r.name == "from-the-browser")
     assert run.state.is_completed() and run.parameters["request"]["format"] == "flac"
+
+
+class _RecordingServer(http.server.ThreadingHTTPServer):
+    """An HTTP server on a free loopback port that counts every request it gets (it must get none)."""
+
+    def __init__(self) -> None:
+        self.contacted: list[str] = []
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - the handler's name is the protocol's
+                outer.contacted.append(self.path)
+                self.send_response(200)
+                self.end_headers()
+                self.wfile.write(b"The secret text nobody may narrate.")
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        super().__init__(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+    def stop(self) -> None:
+        self.shutdown()
+        self.server_close()
+
+
+def test_deployment_runs_touch_only_the_places_the_worker_allows(server, emulator, tmp_path):
+    outside = Path(tempfile.mkdtemp(prefix="narration-outside-"))
+    recorder = _RecordingServer()
+    try:
+        (outside / "secret.txt").write_text("The secret text nobody may narrate.", encoding="utf-8")
+        link = tmp_path / "link.txt"
+        link.symlink_to(outside / "secret.txt")
+        out = str(tmp_path / "out")
+        doors = [
+            {"source": "/etc/passwd", "output": out},
+            {"source": "~/narration-secret.txt", "output": out},
+            {"source": str(link), "output": out},
+            {"source": "s3://other-bucket/doc.txt", "output": out},
+            {"source": f"{recorder.url}/secret.txt", "output": out},
+            {"source": f"simplecache::{recorder.url}/secret.txt", "output": out},
+            {"text": "Written where it may not be.", "output": str(outside)},
+            {"text": "A store where it may not be.", "output": out, "chunk_store": str(outside / "store")},
+        ]
+        for request in doors:
+            run = run_deployment(server, "narrate/narrate", {"request": request})
+            assert run.state.is_failed(), request
+            assert "outside the places this worker allows" in run.state.message, (request, run.state.message)
+
+        # an event anyone who reaches the API can emit: regenerate refuses it too
+        before = len(runs_of(server, "regenerate/regenerate"))
+        server.python(
+            "from prefect.events import emit_event; "
+            "emit_event(event='narration.source.updated', resource={'prefect.resource.id': 'narration.source.x'}, "
+            "payload={'url': '/etc/passwd', 'sha256': 'x'})"
+        )
+        wait_for_runs(server, "regenerate/regenerate", before + 1)
+        (regenerated,) = [
+            run for run in runs_of(server, "regenerate/regenerate") if run.parameters.get("document") == "/etc/passwd"
+        ]
+        assert regenerated.state.is_failed() and "outside the places" in regenerated.state.message
+
+        # a folder: its own documents are narrated, a symlink out of it is never read
+        folder = tmp_path / "docs"
+        folder.mkdir()
+        (folder / "real.txt").write_text("A document that may be narrated.", encoding="utf-8")
+        (folder / "escape.txt").symlink_to(outside / "secret.txt")
+        run = run_deployment(
+            server, "narrate-folder/narrate-folder", {"source": str(folder), "output": out, "provider": "local-speech"}
+        )
+        assert run.state.is_completed(), run.state.message
+        assert (tmp_path / "out" / "real.manifest.json").exists()
+        assert not (tmp_path / "out" / "escape.manifest.json").exists()
+        refused = run_deployment(server, "narrate-folder/narrate-folder", {"source": str(outside), "output": out})
+        assert refused.state.is_failed() and "outside the places" in refused.state.message
+    finally:
+        recorder.stop()
+        shutil.rmtree(outside, ignore_errors=True)
+    assert recorder.contacted == []
+    assert not any("secret" in path.name for path in (tmp_path / "out").glob("*"))

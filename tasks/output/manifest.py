@@ -20,6 +20,7 @@ from tasks.output.assembly import AssembledAudio
 from tasks.output.chunk_analysis import ChunkAnalysis
 from tasks.output.cues import TimedSentence
 from tasks.output.placement import ChunkPlacement
+from tasks.synthesis.ledger import RunLedger
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,7 @@ class NarrationFacts:
     cached_chunks: int  # chunks found in the store before synthesis began
     loudness_target: float | None
     skipped: list[str]
+    ledger: RunLedger  # attempts and characters billed in this run
 
 
 def programme_loudness(facts: NarrationFacts) -> ManifestLoudness | None:
@@ -67,7 +69,7 @@ def build_manifest(
     chapters: list[ManifestChapter],
 ) -> Manifest:
     """The manifest of one narration."""
-    billed = [a.billed_characters for a in facts.audio if a.billed_characters is not None and not a.cached]
+    ledger = facts.ledger
     return Manifest(
         name=facts.name,
         audio=assembled.url,
@@ -79,7 +81,7 @@ def build_manifest(
         voice=facts.voice,
         speed=facts.speed,
         characters=sum(len(chunk.text) for chunk in facts.chunks),
-        billed_characters=sum(billed) if billed else None,
+        billed_characters=ledger.billed,
         chunks_synthesized=facts.synthesized_keys,
         chunks_cached=facts.cached_chunks,
         source=facts.source,
@@ -101,6 +103,8 @@ def build_manifest(
                 timing=analysis.timing,
                 gain_db=placement.gain_db,
                 trim_seconds=placement.trim_start,
+                attempts=ledger.account(chunk.key).attempts if not chunk_audio.cached else 0,
+                billed_characters_this_run=ledger.account(chunk.key).billed_characters if not chunk_audio.cached else 0,
             )
             for chunk, chunk_audio, timing, analysis, placement in zip(
                 facts.chunks, facts.audio, assembled.timings, facts.analyses, facts.placements, strict=True

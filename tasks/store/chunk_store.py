@@ -7,15 +7,37 @@ only once the audio is stored and checked, so a crash never leaves an entry a la
 
 from __future__ import annotations
 
+import logging
+
 import fsspec
 
 from speech_audio.encodings import AudioEncoding, encoder_for
 from tasks.models import ChunkAudio, SynthesizedAudio
 from tasks.store.atomic_files import put_file_atomic, write_bytes_atomic
 
+logger = logging.getLogger(__name__)
 
-def _cached(record: bytes) -> ChunkAudio:
-    return ChunkAudio.model_validate_json(record).model_copy(update={"cached": True})
+
+def _cached(key: str, record: bytes) -> ChunkAudio | None:
+    """The record as a stored chunk, or None (a miss, synthesized again) when it cannot be read."""
+    try:
+        entry = ChunkAudio.model_validate_json(record)
+    except ValueError as error:
+        logger.warning("chunk %s: its record is unreadable (%s); it will be synthesized again", key, error)
+        return None
+    return entry.model_copy(update={"cached": True}) if entry.key == key else None
+
+
+def relative_to_store(root: str, path: str) -> str:
+    """Where a record's file lies, relative to the store: new records hold that; older ones an absolute path.
+
+    An absolute path under another root (a store copied or moved) keeps its last two parts, which
+    are the same in every store (`<key[:2]>/<file>`).
+    """
+    if path.startswith(f"{root}/"):
+        return path[len(root) + 1 :]
+    parts = path.rstrip("/").split("/")
+    return "/".join(parts[-2:]) if len(parts) > 2 else path.lstrip("/")
 
 
 class ChunkStore:
@@ -35,7 +57,7 @@ class ChunkStore:
             record = self.fs.cat_file(self._record_path(key))
         except FileNotFoundError:
             return None
-        return _cached(record)
+        return _cached(key, record)
 
     def get_many(self, keys: list[str]) -> dict[str, ChunkAudio]:
         """The stored ones among `keys`, in one batched read (concurrent on object stores)."""
@@ -47,12 +69,16 @@ class ChunkStore:
         found: dict[str, ChunkAudio] = {}
         for path, record in records.items():
             key = paths.get(path) or paths.get(self.fs._strip_protocol(path))
-            if key and isinstance(record, bytes):
-                found[key] = _cached(record)
+            if key and isinstance(record, bytes) and (entry := _cached(key, record)) is not None:
+                found[key] = entry
         return found
 
     def _audio_path(self, key: str, encoding: AudioEncoding) -> str:
-        return f"{self.root}/{key[:2]}/{key}.{encoder_for(encoding.kind).extension}"
+        return f"{key[:2]}/{key}.{encoder_for(encoding.kind).extension}"
+
+    def full_path(self, path: str) -> str:
+        """A record's file on this store's filesystem, whatever root the record was written under."""
+        return f"{self.root}/{relative_to_store(self.root, path)}"
 
     def _commit(self, entry: ChunkAudio) -> ChunkAudio:
         write_bytes_atomic(self.fs, self._record_path(entry.key), entry.model_dump_json().encode())
@@ -61,7 +87,7 @@ class ChunkStore:
     def put(self, key: str, synthesized: SynthesizedAudio, duration_seconds: float) -> ChunkAudio:
         """Store checked audio, then its record; returns what later runs will find."""
         audio_path = self._audio_path(key, synthesized.encoding)
-        write_bytes_atomic(self.fs, audio_path, synthesized.audio)
+        write_bytes_atomic(self.fs, self.full_path(audio_path), synthesized.audio)
         return self._commit(
             ChunkAudio(
                 key=key,
@@ -79,7 +105,7 @@ class ChunkStore:
     ) -> ChunkAudio:
         """Store checked audio from a local file (streamed, never whole in memory), then its record."""
         audio_path = self._audio_path(key, encoding)
-        put_file_atomic(self.fs, local_path, audio_path)
+        put_file_atomic(self.fs, local_path, self.full_path(audio_path))
         return self._commit(
             ChunkAudio(
                 key=key, path=audio_path, encoding=encoding, duration_seconds=duration_seconds, request_id=request_id
@@ -100,4 +126,4 @@ class ChunkStore:
         write_bytes_atomic(self.fs, self._sidecar_path(key, name), data)
 
     def read_audio(self, entry: ChunkAudio) -> bytes:
-        return self.fs.cat_file(entry.path)
+        return self.fs.cat_file(self.full_path(entry.path))

@@ -25,7 +25,7 @@ from pydantic import BaseModel
 from speech_audio.encodings import FRAGMENT_MUXERS, AudioKind, encoder_for
 from tasks.models import ChunkAudio
 from tasks.store.atomic_files import put_file_atomic, write_bytes_atomic
-from tasks.store.chunk_store import ChunkStore
+from tasks.store.chunk_store import ChunkStore, relative_to_store
 
 
 class ChunkPlacementLike(Protocol):
@@ -90,7 +90,7 @@ class EncodedSegment(BaseModel):
     """A stored segment: its bytes' path, its decoded length, and where each chunk sits in it."""
 
     key: str
-    path: str
+    path: str  # stored relative to the segments folder (older records: absolute); read back as a full path
     samples: int
     chunk_spans: list[tuple[int, int]]  # (start, length) in samples, from the segment's first decoded sample
 
@@ -108,16 +108,17 @@ class SegmentStore:
 
     def get(self, key: str) -> EncodedSegment | None:
         try:
-            return EncodedSegment.model_validate_json(self.fs.cat_file(self._record_path(key)))
-        except FileNotFoundError:
+            segment = EncodedSegment.model_validate_json(self.fs.cat_file(self._record_path(key)))
+        except (FileNotFoundError, ValueError):  # missing, or unreadable: encoded again (it costs no money)
             return None
+        return segment.model_copy(update={"path": f"{self.root}/{relative_to_store(self.root, segment.path)}"})
 
     def put(
         self, key: str, local_path: str, kind: AudioKind, samples: int, chunk_spans: list[tuple[int, int]]
     ) -> EncodedSegment:
         """Store an encoded segment from a local file, then its record (which makes it visible)."""
-        path = f"{self.root}/{key[:2]}/{key}.{encoder_for(kind).extension}"
-        put_file_atomic(self.fs, local_path, path)
-        segment = EncodedSegment(key=key, path=path, samples=samples, chunk_spans=chunk_spans)
+        relative = f"{key[:2]}/{key}.{encoder_for(kind).extension}"
+        put_file_atomic(self.fs, local_path, f"{self.root}/{relative}")
+        segment = EncodedSegment(key=key, path=relative, samples=samples, chunk_spans=chunk_spans)
         write_bytes_atomic(self.fs, self._record_path(key), segment.model_dump_json().encode())
-        return segment
+        return segment.model_copy(update={"path": f"{self.root}/{relative}"})

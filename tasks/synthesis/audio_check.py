@@ -26,7 +26,7 @@ def plausible_range(characters: int, speed: float) -> tuple[float, float]:
 def check_audio(audio: bytes | BinaryIO, encoding: AudioEncoding, text: str, speed: float) -> float:
     """Decode all of `audio` (bytes or an open file); return its duration, or raise AudioCheckError."""
     if isinstance(audio, bytes) and not audio:
-        raise AudioCheckError("the provider returned no audio bytes")
+        raise AudioCheckError("the provider returned no audio bytes", "empty")
     samples = 0
     peak = 0
     try:
@@ -41,12 +41,13 @@ def check_audio(audio: bytes | BinaryIO, encoding: AudioEncoding, text: str, spe
     duration = samples / CHECK_RATE
     shortest, longest = plausible_range(len(text.strip()), speed)
     if samples == 0:
-        raise AudioCheckError(f"the {encoding.kind.value} audio decodes to no samples")
+        raise AudioCheckError(f"the {encoding.kind.value} audio decodes to no samples", "no-samples")
     if peak <= _SILENCE_PEAK:
-        raise AudioCheckError(f"the audio is silent ({duration:.2f} s without sound)")
+        raise AudioCheckError(f"the audio is silent ({duration:.2f} s without sound)", "silent")
     if not shortest <= duration <= longest:
         raise AudioCheckError(
             f"{duration:.2f} s of audio is implausible for {len(text.strip())} characters "
-            f"(expected {shortest:.2f} to {longest:.0f} s)"
+            f"(expected {shortest:.2f} to {longest:.0f} s)",
+            "implausible-length",
         )
     return duration

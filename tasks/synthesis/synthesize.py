@@ -11,12 +11,13 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
-from tasks.errors import ProviderError
+from tasks.errors import AudioCheckError, ProviderError
 from tasks.models import ChunkAudio, PlannedChunk, SynthesizedAudio
 from tasks.store.chunk_store import ChunkStore
 from tasks.synthesis.audio_check import check_audio
 from tasks.synthesis.gate import gate_for
 from tasks.synthesis.global_limits import take_global_rate
+from tasks.synthesis.ledger import RunLedger
 from tasks.synthesis.providers.base import SpeechEngine
 from tasks.synthesis.retry_policy import call_with_retries
 
@@ -29,29 +30,55 @@ def check_and_store(store: ChunkStore, chunk: PlannedChunk, answer: SynthesizedA
     return store.put(chunk.key, answer, duration)
 
 
-async def synthesize_one(engine: SpeechEngine, chunk: PlannedChunk, store: ChunkStore, logger: Logger) -> ChunkAudio:
-    """Request, check and store one chunk, retrying what can succeed on retry."""
+def _billed_on_failure(error: BaseException) -> bool:
+    """Whether a failed request may have been billed: the provider received it unless it refused it."""
+    if isinstance(error, ProviderError) and error.status is not None:
+        return not 400 <= error.status < 500
+    return True  # timeouts and resets after sending: the provider may well have billed it
+
+
+async def synthesize_one(
+    engine: SpeechEngine, chunk: PlannedChunk, store: ChunkStore, logger: Logger, ledger: RunLedger
+) -> ChunkAudio:
+    """Request, check and store one chunk, retrying what can succeed on retry, within the run's ledger."""
     gate = gate_for(engine.label, engine.max_concurrency, engine.block.requests_per_second)
+    characters = len(chunk.text)
 
     async def attempt() -> ChunkAudio:
         async with gate.answer_in_hand():
             async with gate.request():
                 await take_global_rate(engine.label, engine.block)
+                ledger.begin_attempt(chunk.key, characters, engine.label, chunk.index)
                 try:
                     answer = await engine.synthesize(chunk)
-                except ProviderError as error:
-                    if error.status == 429:
+                except BaseException as error:
+                    ledger.end_attempt(chunk.key, characters, None if _billed_on_failure(error) else 0)
+                    if isinstance(error, ProviderError) and error.status == 429:
                         gate.hold_off(error.retry_after)
                     raise
-            return await asyncio.to_thread(check_and_store, store, chunk, answer, engine.speed)
+                ledger.end_attempt(chunk.key, characters, answer.billed_characters)
+            try:
+                return await asyncio.to_thread(check_and_store, store, chunk, answer, engine.speed)
+            except AudioCheckError as error:
+                if ledger.check_failed(chunk.key, error.reason):
+                    raise ProviderError(
+                        engine.label, f"the answer failed its check the same way twice: {error}", retryable=False
+                    ) from None
+                raise
 
     def on_retry(error: BaseException, wait: float) -> None:
         logger.warning("chunk %d: %s; retrying in %.1f s", chunk.index, error, wait)
 
+    if ledger.attempts_left(chunk.key) < 1:
+        raise ProviderError(
+            engine.label,
+            f"already requested {engine.block.max_attempts} times in this run (max_attempts)",
+            chunk_index=chunk.index,
+        )
     try:
         return await call_with_retries(
             attempt,
-            attempts=engine.block.max_attempts,
+            attempts=ledger.attempts_left(chunk.key),
             max_wait=engine.block.max_retry_wait_seconds,
             on_retry=on_retry,
         )
@@ -68,6 +95,7 @@ async def synthesize_batch(
     chunks: list[PlannedChunk],
     store: ChunkStore,
     logger: Logger,
+    ledger: RunLedger,
     on_chunk_done: Callable[[], Awaitable[None]] | None = None,
 ) -> list[ChunkAudio]:
     """Synthesize a batch (skipping any chunk already stored); results in chunk order, first failure raised."""
@@ -77,7 +105,7 @@ async def synthesize_batch(
 
     async def run(chunk: PlannedChunk) -> None:
         stored = already.get(chunk.key)
-        results[chunk.index] = stored or await synthesize_one(engine, chunk, store, logger)
+        results[chunk.index] = stored or await synthesize_one(engine, chunk, store, logger, ledger)
         if stored:
             engine.remember(stored.request_id)
         if on_chunk_done:

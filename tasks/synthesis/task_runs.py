@@ -16,6 +16,7 @@ from blocks.speech_provider import SpeechProvider
 from tasks.models import ChunkAudio, PlannedChunk
 from tasks.output import progress
 from tasks.store.chunk_store import ChunkStore
+from tasks.synthesis.ledger import ledger_for
 from tasks.synthesis.planning import plan_for
 from tasks.synthesis.providers import engine_for
 from tasks.synthesis.providers.base import SpeechEngine
@@ -57,10 +58,12 @@ async def synthesize_chunks(
 ) -> list[ChunkAudio]:
     """Synthesize a batch of chunks (skipping any a previous attempt stored); results in chunk order."""
     engine = engine_for(provider, voice, speed)
-    report = progress.report_for(flow_run.get_id())
+    run_id = flow_run.get_id() or "local"
+    report = progress.report_for(run_id)
+    ledger = ledger_for(run_id, provider.max_attempts)
     try:
         return await synthesize_batch(
-            engine, chunks, ChunkStore(store_url), get_run_logger(), report.advance if report else None
+            engine, chunks, ChunkStore(store_url), get_run_logger(), ledger, report.advance if report else None
         )
     finally:
         await engine.aclose()

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import fsspec
 
+from tasks.allowed_places import is_allowed
 from tasks.errors import NarrationInputError
 from tasks.models import text_sha256
 from tasks.output.location import name_for
@@ -36,12 +38,20 @@ def document_urls(source: str, storage_options: dict | None = None) -> list[str]
 
 
 def scan_documents(
-    source: str, options: DocumentOptions | None = None, storage_options: dict | None = None
+    source: str,
+    options: DocumentOptions | None = None,
+    storage_options: dict | None = None,
+    roots: list[str] | None = None,
 ) -> list[SourceDocument]:
-    """Documents under `source` with their output names and text fingerprints; clashing names are refused."""
+    """Documents under `source` with their output names and text fingerprints; clashing names are refused.
+
+    With `roots`, documents that resolve outside them (symlinks leading out) are left out unread."""
     documents: list[SourceDocument] = []
     owners: dict[str, str] = {}
     for url in document_urls(source, storage_options):
+        if roots is not None and not is_allowed(url, roots):
+            logging.getLogger(__name__).warning("%s leads outside the allowed places; not read", url)
+            continue
         text = load_document(None, url, options=options, storage_options=storage_options).spoken_text()
         name = name_for(url, text_sha256(text), None)
         if name in owners:

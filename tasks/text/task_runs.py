@@ -12,10 +12,14 @@ from tasks.text.sources import SourceDocument, scan_documents
 
 @task(name="read-document", cache_policy=NO_CACHE)
 def read_document(
-    text: str | None, source: str | None, input_format: str | None = None, options: DocumentOptions | None = None
+    text: str | None,
+    source: str | None,
+    input_format: str | None = None,
+    options: DocumentOptions | None = None,
+    storage_options: dict | None = None,
 ) -> Document:
     """The document to narrate, parsed by its format: given inline, or read from a source URL."""
-    return load_document(text, source, input_format, options)
+    return load_document(text, source, input_format, options, storage_options)
 
 
 @task(name="read-subtitle-file", cache_policy=NO_CACHE)
@@ -25,6 +29,10 @@ def read_subtitle_file(source: str) -> str:
 
 
 @task(name="scan-sources", cache_policy=NO_CACHE)
-def scan_sources(source: str, options: DocumentOptions | None = None) -> list[SourceDocument]:
-    """Documents under `source` with their output names and text fingerprints; clashing names are refused."""
-    return scan_documents(source, options)
+def scan_sources(
+    source: str, options: DocumentOptions | None = None, roots: list[str] | None = None
+) -> list[SourceDocument]:
+    """Documents under `source` with their output names and text fingerprints; clashing names are refused.
+
+    With `roots`, a document that resolves outside them (a symlink out of the folder) is never read."""
+    return scan_documents(source, options, roots=roots)
