@@ -54,6 +54,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--split-chapters", action="store_true", help="also write one file per chapter")
     parser.add_argument("--dry-run", action="store_true", help="print what would be paid for, and pay nothing")
     parser.add_argument("--budget", type=int, help="most characters this run may bill, retries included")
+    parser.add_argument("--lexicon", help="pronunciation lexicon (YAML or CSV): written form -> how to say it")
     parser.add_argument("--sample-rate", type=int, help="output sample rate in Hz")
     parser.add_argument("--storage", help="a narration-storage block <type>/<name> holding the storage credentials")
     parser.add_argument("--chunk-store", help="fsspec URL of the chunk store (default: <out>/.chunks)")
@@ -92,6 +93,7 @@ def build_request(args: argparse.Namespace):
         split_chapters=args.split_chapters,
         dry_run=args.dry_run,
         max_billed_characters=args.budget,
+        lexicon=args.lexicon,
         sample_rate=args.sample_rate,
         chunk_store=args.chunk_store,
         storage=args.storage,
@@ -110,6 +112,11 @@ def precheck(request) -> None:
     if request.storage and request.source is not None:
         return  # the source and output open with the storage block's credentials: the flow checks them
     document = load_document(request.text, request.source, request.input_format, request.document_options)
+    if request.lexicon:
+        from tasks.text.intake import read_source_bytes
+        from tasks.text.lexicon import load_lexicon
+
+        load_lexicon(read_source_bytes(request.lexicon, field="lexicon"), request.lexicon)
     name_for(request.source, text_sha256(document.spoken_text()), request.name)
     if not request.storage:
         check_writable(request.output)

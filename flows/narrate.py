@@ -33,7 +33,7 @@ from tasks.synthesis.task_runs import find_stored, plan, synthesize_chunks
 from tasks.text.chunking import has_words
 from tasks.text.documents import Document
 from tasks.text.intake import subtitle_format
-from tasks.text.task_runs import read_document, read_subtitle_file
+from tasks.text.task_runs import read_document, read_lexicon, read_subtitle_file
 
 
 async def synthesize_missing(
@@ -136,7 +136,13 @@ async def narrate(request: NarrationRequest) -> Manifest | NarrationPlan:
     """Read, chunk, synthesize what the chunk store lacks, assemble once, publish atomically."""
     logger = get_run_logger()
     roots = roots_for_this_run()
-    enforce(roots, source=request.source, output=request.output, chunk_store=request.chunk_store_url)
+    enforce(
+        roots,
+        source=request.source,
+        output=request.output,
+        chunk_store=request.chunk_store_url,
+        lexicon=request.lexicon,
+    )
     if request.storage:
         storage = await load_storage(request.storage)
         within_storage(storage, source=request.source, output=request.output, chunk_store=request.chunk_store_url)
@@ -154,7 +160,8 @@ async def narrate(request: NarrationRequest) -> Manifest | NarrationPlan:
 
     kind = subtitle_format(request.source, request.input_format)
     subtitles = (kind, read_subtitle_file(request.source)) if kind and engine.accepts_subtitle_files else None
-    chunks = await plan(document, engine, request.chunk_store_url, subtitles)
+    lexicon = read_lexicon(request.lexicon) if request.lexicon else None
+    chunks = await plan(document, engine, request.chunk_store_url, subtitles, lexicon)
     stored = await find_stored(request.chunk_store_url, [chunk.key for chunk in chunks])
     missing = [chunk for chunk in chunks if chunk.key not in stored]
     to_request = chunks if engine.sequential and missing else missing
@@ -221,8 +228,10 @@ async def narrate(request: NarrationRequest) -> Manifest | NarrationPlan:
         loudness_target=request.loudness_lufs,
         skipped=[block.text for block in document.blocks if not has_words(block.text)],
         ledger=ledger,
+        lexicon_version=lexicon.version if lexicon else None,
     )
     manifest = build_manifest(facts, assembled, sentences, chapter_entries)
+    manifest.settings_sha256 = request.settings_sha256()
     manifest_url = join_url(request.output, f"{name}.manifest.json")
     await publish_narration(manifest, subtitles, manifest_url, chapter_texts)
     logger.info("narration written to %s (%.1f s)", manifest.audio, manifest.duration_seconds)

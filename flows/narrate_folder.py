@@ -1,7 +1,8 @@
 """`narrate-folder`: narrate every new or changed document under a source URL, skip the rest.
 
 A document is unchanged when the manifest of its output already records the same text
-fingerprint, provider and format. On a server the documents fan out as runs of the `narrate`
+fingerprint, the same settings (provider, voice, format, speed, pauses, loudness, sample rate…)
+and the same lexicon version. On a server the documents fan out as runs of the `narrate`
 deployment, so every worker takes a share; without one they run as subflows.
 """
 
@@ -19,12 +20,12 @@ from pydantic import BaseModel, Field
 
 from flows.allowed import enforce, roots_for_this_run, within_storage
 from flows.narrate import narrate
-from flows.parameters import NarrationOptions, document_options_of, request_for
+from flows.parameters import NarrationOptions, NarrationRequest, document_options_of, request_for
 from speech_audio.encodings import OutputFormat
 from tasks.output.location import join_url
 from tasks.synthesis.block_loading import load_storage
 from tasks.text.sources import SourceDocument
-from tasks.text.task_runs import scan_sources
+from tasks.text.task_runs import read_lexicon, scan_sources
 
 NARRATE_DEPLOYMENT = "narrate/narrate"
 
@@ -35,8 +36,8 @@ class FolderResult(BaseModel):
     failed: list[str] = Field(default_factory=list)
 
 
-def is_current(document: SourceDocument, output: str, provider: str, fmt: OutputFormat) -> bool:
-    """True when the output's manifest already narrates this very text with this provider and format."""
+def is_current(document: SourceDocument, output: str, request: NarrationRequest, lexicon_version: str | None) -> bool:
+    """True when the output's manifest already narrates this very text with these very settings and lexicon."""
     try:
         with fsspec.open(join_url(output, f"{document.name}.manifest.json"), "rb") as file:
             manifest = json.load(file)
@@ -44,8 +45,8 @@ def is_current(document: SourceDocument, output: str, provider: str, fmt: Output
         return False
     return (
         manifest.get("source_sha256") == document.sha256
-        and manifest.get("provider") == provider
-        and manifest.get("format") == fmt.value
+        and manifest.get("settings_sha256") == request.settings_sha256()
+        and manifest.get("lexicon_version") == lexicon_version
     )
 
 
@@ -73,8 +74,16 @@ async def narrate_folder(
     documents = scan_sources(source, document_options_of(options), roots)
     result = FolderResult()
     pending = []
+    lexicon = options.lexicon if options is not None else None
+    lexicon_version = read_lexicon(lexicon).version if lexicon else None
+
+    def request_of(document: SourceDocument) -> NarrationRequest:
+        return request_for(
+            document.url, output, options, provider=provider, voice=voice, format=format, storage=storage
+        )
+
     for document in documents:
-        if is_current(document, output, provider, format):
+        if is_current(document, output, request_of(document), lexicon_version):
             result.skipped.append(document.url)
         else:
             pending.append(document)
@@ -89,9 +98,7 @@ async def narrate_folder(
     slots = asyncio.Semaphore(max_parallel)
 
     async def one(document: SourceDocument) -> None:
-        request = request_for(
-            document.url, output, options, provider=provider, voice=voice, format=format, storage=storage
-        )
+        request = request_of(document)
         async with slots:
             try:
                 if use_deployments:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
@@ -37,7 +39,9 @@ class NarrationRequest(BaseModel):
     ] = None
     chapter_levels: Annotated[
         int,
-        Field(title="Chapter levels", ge=0, le=6, description="Headings of this level or above start chapters (0: none)."),
+        Field(
+            title="Chapter levels", ge=0, le=6, description="Headings of this level or above start chapters (0: none)."
+        ),
     ] = 2
     read_tables: Annotated[
         bool, Field(title="Read tables", description="Speak tables row by row (by default they are skipped).")
@@ -92,6 +96,13 @@ class NarrationRequest(BaseModel):
             description="Integrated loudness target in LUFS (-19: podcast practice for mono speech); empty: leave levels as the provider made them.",
         ),
     ] = -19.0
+    lexicon: Annotated[
+        str | None,
+        Field(
+            title="Lexicon",
+            description="fsspec URL of a pronunciation lexicon (YAML or CSV: written form -> respelling or {say, ipa}).",
+        ),
+    ] = None
     max_billed_characters: Annotated[
         int | None,
         Field(
@@ -102,7 +113,10 @@ class NarrationRequest(BaseModel):
     ] = None
     dry_run: Annotated[
         bool,
-        Field(title="Dry run", description="Plan only: say what would be paid for and what is already stored; pay nothing."),
+        Field(
+            title="Dry run",
+            description="Plan only: say what would be paid for and what is already stored; pay nothing.",
+        ),
     ] = False
     split_chapters: Annotated[
         bool, Field(title="Split chapters", description="Also write one audio file (with its subtitles) per chapter.")
@@ -143,10 +157,18 @@ class NarrationRequest(BaseModel):
     def document_options(self) -> DocumentOptions:
         return DocumentOptions(chapter_levels=self.chapter_levels, read_tables=self.read_tables)
 
+    def settings_sha256(self) -> str:
+        """A fingerprint of everything but what names the document and where it goes: a folder run compares it
+        with a manifest's to tell whether a narration is current."""
+        settings = self.model_dump(mode="json", exclude={"text", "source", "output", "name", "dry_run"})
+        return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
+
     @property
     def pauses(self) -> Pauses:
         return Pauses(
-            sentence=self.sentence_pause_seconds, paragraph=self.paragraph_pause_seconds, heading=self.heading_pause_seconds
+            sentence=self.sentence_pause_seconds,
+            paragraph=self.paragraph_pause_seconds,
+            heading=self.heading_pause_seconds,
         )
 
     @property
@@ -172,13 +194,18 @@ OPTION_FIELDS = (
     "split_chapters",
     "sample_rate",
     "chunk_store",
+    "max_billed_characters",
+    "lexicon",
 )
 NarrationOptions = create_model(
     "NarrationOptions",
     __config__=ConfigDict(extra="forbid"),
     __module__=__name__,
     __doc__="How every document is read and narrated (the same fields as a single narration's).",
-    **{name: (NarrationRequest.model_fields[name].annotation, NarrationRequest.model_fields[name]) for name in OPTION_FIELDS},
+    **{
+        name: (NarrationRequest.model_fields[name].annotation, NarrationRequest.model_fields[name])
+        for name in OPTION_FIELDS
+    },
 )
 
 

@@ -24,6 +24,15 @@ class ChunkText(BaseModel):
     block: int = Field(default=0, description="Index of the document block the chunk belongs to.")
     kind: str = Field(default="paragraph", description="The block's kind: paragraph, heading, list_item, …")
     cutting: int = Field(default=2, description="The chunking version that cut it (1: greedy, 2: by content).")
+    say: str | None = Field(default=None, description="What is sent instead of the text: respelled by the lexicon.")
+    lexicon: dict[str, dict[str, str]] = Field(
+        default_factory=dict, description="The lexicon entries that occur in the chunk, by written form."
+    )
+
+    @property
+    def spoken(self) -> str:
+        """What a plain-text provider is sent: the respelled text where the lexicon applies, else the text."""
+        return self.say if self.say is not None else self.text
 
 
 class PlannedChunk(ChunkText):
@@ -72,11 +81,16 @@ class ManifestChunk(BaseModel):
     key: str
     block: int = 0
     kind: str = "paragraph"
-    timing: str | None = Field(default=None, description="How its sentences were timed: engine, pauses, mixed, proportional.")
+    timing: str | None = Field(
+        default=None, description="How its sentences were timed: engine, pauses, mixed, proportional."
+    )
     gain_db: float | None = None
     trim_seconds: float = Field(default=0.0, description="Seconds cut off the front of the provider's audio (silence).")
     attempts: int = Field(default=0, description="Requests made for this chunk in this run (0: it was stored).")
-    billed_characters_this_run: int = Field(default=0, description="Characters billed for it in this run, retries included.")
+    lexicon: list[str] = Field(default_factory=list, description="Written forms the lexicon respelled in this chunk.")
+    billed_characters_this_run: int = Field(
+        default=0, description="Characters billed for it in this run, retries included."
+    )
 
 
 class ManifestSentence(BaseModel):
@@ -96,8 +110,12 @@ class ManifestChapter(BaseModel):
 
 class ManifestLoudness(BaseModel):
     target_lufs: float
-    integrated_lufs: float | None = Field(description="The programme's loudness, from its chunks' measured speech after gain.")
-    true_peak_dbtp: float = Field(description="Highest true peak of any chunk after gain and limiting, before encoding.")
+    integrated_lufs: float | None = Field(
+        description="The programme's loudness, from its chunks' measured speech after gain."
+    )
+    true_peak_dbtp: float = Field(
+        description="Highest true peak of any chunk after gain and limiting, before encoding."
+    )
 
 
 class Manifest(BaseModel):
@@ -124,6 +142,10 @@ class Manifest(BaseModel):
     loudness: ManifestLoudness | None = None
     sentences: list[ManifestSentence] = Field(default_factory=list)
     skipped: list[str] = Field(default_factory=list, description="Blocks with nothing to speak ('---', '…').")
+    lexicon_version: str | None = Field(default=None, description="sha256 of the lexicon's entries, if one was used.")
+    settings_sha256: str | None = Field(
+        default=None, description="Fingerprint of the request's settings (voice, format, pauses…)."
+    )
 
 
 class NarrationPlan(BaseModel):

@@ -30,7 +30,7 @@ def test_narrates_chinese_text_and_says_where_the_audio_went(prefect_env, tmp_pa
     assert (
         abs(decoded_duration(manifest["audio"], "mp3", manifest["sample_rate"]) - manifest["duration_seconds"]) < 0.05
     )
-    assert (tmp_path / "hello.srt").read_text().count("-->") == len(manifest["chunks"])
+    assert (tmp_path / "hello.srt").read_text().count("-->") == len(manifest["sentences"]) == 2  # a cue per sentence
 
 
 def test_narrates_the_english_sample_with_options(prefect_env, tmp_path):

@@ -43,6 +43,7 @@ class NarrationFacts:
     loudness_target: float | None
     skipped: list[str]
     ledger: RunLedger  # attempts and characters billed in this run
+    lexicon_version: str | None = None
 
 
 def programme_loudness(facts: NarrationFacts) -> ManifestLoudness | None:
@@ -103,6 +104,7 @@ def build_manifest(
                 timing=analysis.timing,
                 gain_db=placement.gain_db,
                 trim_seconds=placement.trim_start,
+                lexicon=sorted(chunk.lexicon),
                 attempts=ledger.account(chunk.key).attempts if not chunk_audio.cached else 0,
                 billed_characters_this_run=ledger.account(chunk.key).billed_characters if not chunk_audio.cached else 0,
             )
@@ -114,4 +116,5 @@ def build_manifest(
         loudness=programme_loudness(facts),
         sentences=[ManifestSentence(start_seconds=s.start, end_seconds=s.end, text=s.text) for s in sentences],
         skipped=facts.skipped,
+        lexicon_version=facts.lexicon_version,
     )

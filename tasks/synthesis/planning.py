@@ -16,6 +16,7 @@ from tasks.store.chunk_keys import chunk_key
 from tasks.synthesis.providers.base import SpeechEngine
 from tasks.text.chunking import CUTTING_VERSION, content_chunks, greedy_chunks, has_words
 from tasks.text.documents import Block, Document
+from tasks.text.lexicon import Lexicon, respell
 
 StoredKeys = Callable[[list[str]], set[str]]
 
@@ -57,10 +58,38 @@ def _chunk_texts(blocks: Iterable[tuple[int, Block, list[str], int]]) -> list[Ch
     return chunks
 
 
-def _keyed(chunks: list[ChunkText], engine: SpeechEngine) -> list[PlannedChunk]:
+def _with_lexicon(chunks: list[ChunkText], lexicon: Lexicon | None, engine: SpeechEngine) -> list[ChunkText]:
+    """Each chunk with the lexicon entries that occur in it and its respelled text (checked against the limit)."""
+    if lexicon is None:
+        return chunks
+    applied = []
+    for chunk in chunks:
+        matches = lexicon.find(chunk.text)
+        if not matches:
+            applied.append(chunk)
+            continue
+        say = respell(chunk.text, matches).text
+        if len(say) > engine.block.max_characters:
+            raise NarrationInputError(
+                "lexicon",
+                f"chunk {chunk.index} respelled is {len(say):,} characters, over {engine.label}'s limit of "
+                f"{engine.block.max_characters:,}; shorten the respellings or the block's chunk_characters",
+            )
+        entries = {match.entry.written: match.entry.canonical() for match in matches}
+        applied.append(chunk.model_copy(update={"say": say, "lexicon": entries}))
+    return applied
+
+
+def _keyed(chunks: list[ChunkText], engine: SpeechEngine, lexicon: Lexicon | None = None) -> list[PlannedChunk]:
+    """Keys and contexts; only the lexicon entries that occur in a chunk enter its key, and only when some do."""
+    chunks = _with_lexicon(chunks, lexicon, engine)
     identity = engine.identity()
     return [
-        PlannedChunk(**chunk.model_dump(), key=chunk_key(chunk.text, identity, context), context=context)
+        PlannedChunk(
+            **chunk.model_dump(),
+            key=chunk_key(chunk.text, identity | {"lexicon": chunk.lexicon} if chunk.lexicon else identity, context),
+            context=context,
+        )
         for chunk, context in zip(chunks, engine.contexts(chunks), strict=True)
     ]
 
@@ -70,6 +99,7 @@ def plan_for(
     engine: SpeechEngine,
     stored_keys: StoredKeys = _no_store,
     subtitles: tuple[str, str] | None = None,
+    lexicon: Lexicon | None = None,
 ) -> list[PlannedChunk]:
     """Chunks within the provider's limit, each with its content key and continuity context.
 
@@ -87,7 +117,7 @@ def plan_for(
     differs = [i for i, (new, old) in enumerate(zip(current, legacy, strict=True)) if new != old]
     chosen = list(current)
     if differs:
-        legacy_plan = _keyed(_chunk_texts((i, b, legacy[n], 1) for n, (i, b) in enumerate(spoken)), engine)
+        legacy_plan = _keyed(_chunk_texts((i, b, legacy[n], 1) for n, (i, b) in enumerate(spoken)), engine, lexicon)
         by_block: dict[int, list[str]] = {}
         for chunk in legacy_plan:
             by_block.setdefault(chunk.block, []).append(chunk.key)
@@ -97,4 +127,4 @@ def plan_for(
             if all(key in held for key in by_block[spoken[n][0]]):
                 chosen[n] = legacy[n]
     versions = [1 if chosen[n] is legacy[n] and chosen[n] != current[n] else CUTTING_VERSION for n in range(len(chosen))]
-    return _keyed(_chunk_texts((i, b, chosen[n], versions[n]) for n, (i, b) in enumerate(spoken)), engine)
+    return _keyed(_chunk_texts((i, b, chosen[n], versions[n]) for n, (i, b) in enumerate(spoken)), engine, lexicon)

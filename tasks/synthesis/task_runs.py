@@ -23,15 +23,22 @@ from tasks.synthesis.providers.base import SpeechEngine
 from tasks.synthesis.retry_policy import retry_task_unless_input_error
 from tasks.synthesis.synthesize import synthesize_batch
 from tasks.text.documents import Document
+from tasks.text.lexicon import Lexicon
 
 
 @task(name="plan-chunks", cache_policy=NO_CACHE)
 async def plan(
-    document: Document, engine: SpeechEngine, store_url: str, subtitles: tuple[str, str] | None = None
+    document: Document,
+    engine: SpeechEngine,
+    store_url: str,
+    subtitles: tuple[str, str] | None = None,
+    lexicon: Lexicon | None = None,
 ) -> list[PlannedChunk]:
     """plan_for, as a task run, off the event loop (chunking a book takes a while)."""
     store = ChunkStore(store_url)
-    return await asyncio.to_thread(plan_for, document, engine, lambda keys: set(store.get_many(keys)), subtitles)
+    return await asyncio.to_thread(
+        plan_for, document, engine, lambda keys: set(store.get_many(keys)), subtitles, lexicon
+    )
 
 
 @task(name="find-stored-chunks", cache_policy=NO_CACHE)

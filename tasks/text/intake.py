@@ -23,8 +23,17 @@ def open_source_filesystem(url: str, storage_options: dict | None = None):
         raise NarrationInputError("source", f"cannot open {url!r}: {error}") from None
 
 
-def read_source_bytes(url: str, storage_options: dict | None = None) -> bytes:
-    """A source's bytes, refusing what is missing, a folder, unreadable or over the size limit."""
+def read_source_bytes(url: str, storage_options: dict | None = None, field: str = "source") -> bytes:
+    """A source's bytes, refusing what is missing, a folder, unreadable or over the size limit (naming `field`)."""
+    try:
+        return _read_bytes(url, storage_options)
+    except NarrationInputError as error:
+        if field == "source":
+            raise
+        raise NarrationInputError(field, str(error).removeprefix("source: ")) from None
+
+
+def _read_bytes(url: str, storage_options: dict | None) -> bytes:
     fs, path = open_source_filesystem(url, storage_options)
     limit = settings().max_source_bytes
     try:

@@ -7,6 +7,7 @@ from prefect.cache_policies import NO_CACHE
 
 from tasks.text.documents import Document, DocumentOptions
 from tasks.text.intake import load_document, read_source_bytes
+from tasks.text.lexicon import Lexicon, load_lexicon
 from tasks.text.sources import SourceDocument, scan_documents
 
 
@@ -20,6 +21,12 @@ def read_document(
 ) -> Document:
     """The document to narrate, parsed by its format: given inline, or read from a source URL."""
     return load_document(text, source, input_format, options, storage_options)
+
+
+@task(name="read-lexicon", cache_policy=NO_CACHE)
+def read_lexicon(url: str) -> Lexicon:
+    """The pronunciation lexicon at `url` (YAML or CSV), refused naming the line of a bad entry."""
+    return load_lexicon(read_source_bytes(url, field="lexicon"), url)
 
 
 @task(name="read-subtitle-file", cache_policy=NO_CACHE)

@@ -79,7 +79,7 @@ class LocalEngine(SpeechEngine):
 
     async def synthesize(self, chunk: PlannedChunk) -> SynthesizedAudio:
         rate = espeak.sample_rate()
-        offsets = sentence_offsets(chunk.text, self.language)
-        pcm, starts = await asyncio.to_thread(_speak, chunk.text, self.voice, self.speed, offsets)
+        offsets = sentence_offsets(chunk.spoken, self.language)  # the respelled text's sentences are the written ones
+        pcm, starts = await asyncio.to_thread(_speak, chunk.spoken, self.voice, self.speed, offsets)
         wav = await asyncio.to_thread(encode_pcm, pcm, AudioKind.WAV, rate)
         return SynthesizedAudio(audio=wav, encoding=AudioEncoding(kind=AudioKind.WAV), sentence_starts=starts)

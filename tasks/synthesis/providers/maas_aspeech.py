@@ -11,6 +11,7 @@ from speech_audio.encodings import AudioEncoding, AudioKind
 from tasks.errors import NarrationInputError
 from tasks.models import PlannedChunk, SynthesizedAudio
 from tasks.synthesis.providers.http import HttpEngine
+from tasks.text.lexicon import Entry, Lexicon, to_ssml
 
 _AZURE_FORMAT = re.compile(r"^(audio|riff|raw|ogg)-(\d+)khz-[\w-]*?-mono-(mp3|pcm|opus)$")
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
@@ -35,9 +36,19 @@ def azure_encoding(output_format: str) -> AudioEncoding:
     return AudioEncoding(kind=AudioKind.PCM, sample_rate=int(khz) * 1000)
 
 
-def build_ssml(text: str, voice: str, language: str, gender: str, speed: float = 1.0) -> str:
-    """An SSML document speaking `text` literally: markup characters are escaped, not interpreted."""
-    spoken = escape(_NOT_XML.sub(" ", text))
+def build_ssml(
+    text: str, voice: str, language: str, gender: str, speed: float = 1.0, lexicon: dict[str, dict[str, str]] | None = None
+) -> str:
+    """An SSML document speaking `text` literally: markup characters are escaped, not interpreted.
+
+    Lexicon words become `<phoneme alphabet="ipa">` (where an IPA form is given) or `<sub alias>`
+    elements, built from escaped pieces of text, never by escaping a string that holds tags.
+    """
+    if lexicon:
+        entries = Lexicon.of(Entry(written=written, **entry) for written, entry in lexicon.items())
+        spoken = to_ssml(text, entries.find(text))
+    else:
+        spoken = escape(_NOT_XML.sub(" ", text))
     if abs(speed - 1.0) > 1e-9:
         spoken = f"<prosody rate='{round((speed - 1.0) * 100):+d}%'>{spoken}</prosody>"
     lang = quoteattr(language)
@@ -96,7 +107,7 @@ class MaasASpeechEngine(HttpEngine):
     async def synthesize(self, chunk: PlannedChunk) -> SynthesizedAudio:
         info = await self.voice_info()
         language = self.block.language or info.get("Locale", "en-US")
-        ssml = build_ssml(chunk.text, self.voice, language, info.get("Gender", "Female"), self.speed)
+        ssml = build_ssml(chunk.text, self.voice, language, info.get("Gender", "Female"), self.speed, chunk.lexicon)
         response = await self.send(
             "POST", "/audio/speech", json={"input": ssml, "response_format": self.block.output_format}
         )

@@ -55,6 +55,11 @@ def pronunciation_locators(locators: list[Any]) -> list[dict[str, str]]:
     return checked
 
 
+def _spoken(chunk: ChunkText) -> str:
+    """A neighbour's text as the provider hears it (respelled by the lexicon where it applies)."""
+    return chunk.say if chunk.say is not None else chunk.text
+
+
 class MaasEleEngine(HttpEngine):
     block_type = MaasEle
     block: MaasEle
@@ -125,9 +130,9 @@ class MaasEleEngine(HttpEngine):
         for i in range(len(chunks)):
             context = {}
             if i > 0:
-                context["previous_text"] = chunks[i - 1].text[-size:]
+                context["previous_text"] = _spoken(chunks[i - 1])[-size:]
             if i + 1 < len(chunks):
-                context["next_text"] = chunks[i + 1].text[:size]
+                context["next_text"] = _spoken(chunks[i + 1])[:size]
             contexts.append(context)
         return contexts
 
@@ -139,7 +144,7 @@ class MaasEleEngine(HttpEngine):
     async def synthesize(self, chunk: PlannedChunk) -> SynthesizedAudio:
         block = self.block
         body: dict[str, Any] = {
-            "text": chunk.text,
+            "text": chunk.spoken,
             "model_id": block.model_id,
             "seed": self.seed_for(chunk),
             **chunk.context,

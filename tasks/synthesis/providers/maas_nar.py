@@ -80,7 +80,7 @@ class MaasNarEngine(HttpEngine):
     def body(self, chunk: PlannedChunk) -> tuple[bytes, str]:
         """The request body and its Content-Type: subtitle sources go whole, as what they are."""
         kind = chunk.context.get("body_type", "text")
-        return chunk.context.get("body", chunk.text).encode("utf-8"), BODY_TYPES[kind]
+        return chunk.context.get("body", chunk.spoken).encode("utf-8"), BODY_TYPES[kind]
 
     async def synthesize(self, chunk: PlannedChunk) -> SynthesizedAudio:
         body, content_type = self.body(chunk)

@@ -78,7 +78,7 @@ class OpenAISpeechEngine(HttpEngine):
         return body
 
     async def synthesize(self, chunk: PlannedChunk) -> SynthesizedAudio:
-        response = await self.send("POST", self.path, json=self.body(chunk.text))
+        response = await self.send("POST", self.path, json=self.body(chunk.spoken))
         return SynthesizedAudio(
             audio=response.content,
             encoding=_encoding(self.block.response_format),
