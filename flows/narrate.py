@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
@@ -22,10 +23,11 @@ from tasks.output.manifest import NarrationFacts, build_manifest
 from tasks.output.placement import ChunkPlacement, place_chunks
 from tasks.output.subtitles import subtitle_files, timed_sentences
 from tasks.output.task_runs import analyse_chunks, assemble_audio, publish_narration
+from tasks.output.versions import newer_published, prune_superseded
 from tasks.synthesis.batching import split_requests
 from tasks.synthesis.block_loading import load_provider, load_storage
 from tasks.synthesis.gate import gate_for
-from tasks.synthesis.global_limits import ensure_global_limits, global_slots
+from tasks.synthesis.global_limits import ensure_global_limits, exclusive_name, global_slots, held_alone
 from tasks.synthesis.ledger import check_budget, close_ledger, ledger_for
 from tasks.synthesis.providers import engine_for
 from tasks.synthesis.providers.base import SpeechEngine
@@ -149,6 +151,7 @@ async def narrate(request: NarrationRequest) -> Manifest | NarrationPlan:
         storage.register()
     block = await load_provider(request.provider)
     engine = engine_for(block, request.voice, request.speed)
+    read_at = datetime.now(UTC)
     document = read_document(
         request.text, request.source, request.input_format, request.document_options, http_options(request.source)
     )
@@ -197,42 +200,50 @@ async def narrate(request: NarrationRequest) -> Manifest | NarrationPlan:
     placements = place_chunks(
         chunks, audio, analyses, request.pauses, request.loudness_lufs, output_kind, {first for _, first in chapters}
     )
-    assembled = await assemble_audio(
-        request.chunk_store_url,
-        placements,
-        output_kind,
-        request.output_sample_rate,
-        join_url(request.output, f"{name}.{extension}"),
-        chapters,
-        document.title,
-    )
-    sentences = timed_sentences(analyses, placements, assembled.timings)
-    _, subtitles = subtitle_files(sentences)
-    chapter_entries, chapter_texts = await chapter_files(
-        request, name, extension, output_kind, placements, analyses, chapters, assembled
-    )
-    facts = NarrationFacts(
-        name=name,
-        output_format=output_kind.value,
-        provider=engine.label,
-        voice=engine.voice,
-        speed=engine.speed,
-        source=request.source,
-        source_sha256=text_sha256(spoken),
-        chunks=chunks,
-        audio=audio,
-        analyses=analyses,
-        placements=placements,
-        synthesized_keys=len({chunk.key for chunk in missing}),
-        cached_chunks=len(chunks) - len(missing),
-        loudness_target=request.loudness_lufs,
-        skipped=[block.text for block in document.blocks if not has_words(block.text)],
-        ledger=ledger,
-        lexicon_version=lexicon.version if lexicon else None,
-    )
-    manifest = build_manifest(facts, assembled, sentences, chapter_entries)
-    manifest.settings_sha256 = request.settings_sha256()
     manifest_url = join_url(request.output, f"{name}.manifest.json")
-    await publish_narration(manifest, subtitles, manifest_url, chapter_texts)
+    # One version wins, whole: runs writing the same narration take turns, and a run whose source was
+    # read before the published narration's never replaces it.
+    async with held_alone(exclusive_name("output", manifest_url)):
+        if (published := await asyncio.to_thread(newer_published, manifest_url, read_at)) is not None:
+            logger.warning("%s was published from a source read after this run read it: kept", manifest_url)
+            return published
+        assembled = await assemble_audio(
+            request.chunk_store_url,
+            placements,
+            output_kind,
+            request.output_sample_rate,
+            join_url(request.output, f"{name}.{extension}"),
+            chapters,
+            document.title,
+        )
+        sentences = timed_sentences(analyses, placements, assembled.timings)
+        _, subtitles = subtitle_files(sentences)
+        chapter_entries, chapter_texts = await chapter_files(
+            request, name, extension, output_kind, placements, analyses, chapters, assembled
+        )
+        facts = NarrationFacts(
+            name=name,
+            output_format=output_kind.value,
+            provider=engine.label,
+            voice=engine.voice,
+            speed=engine.speed,
+            source=request.source,
+            source_sha256=text_sha256(spoken),
+            chunks=chunks,
+            audio=audio,
+            analyses=analyses,
+            placements=placements,
+            synthesized_keys=len({chunk.key for chunk in missing}),
+            cached_chunks=len(chunks) - len(missing),
+            loudness_target=request.loudness_lufs,
+            skipped=[block.text for block in document.blocks if not has_words(block.text)],
+            ledger=ledger,
+            lexicon_version=lexicon.version if lexicon else None,
+        )
+        manifest = build_manifest(facts, assembled, sentences, chapter_entries)
+        manifest.settings_sha256 = request.settings_sha256()
+        manifest.source_read_at = read_at.isoformat()
+        await publish_narration(manifest, subtitles, manifest_url, chapter_texts)
+        await asyncio.to_thread(prune_superseded, request.output, name, manifest)
     logger.info("narration written to %s (%.1f s)", manifest.audio, manifest.duration_seconds)
     return manifest

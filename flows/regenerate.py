@@ -10,6 +10,7 @@ from flows.parameters import NarrationOptions, request_for
 from speech_audio.encodings import OutputFormat
 from tasks.errors import NarrationInputError
 from tasks.models import Manifest
+from tasks.synthesis.global_limits import exclusive_name, held_alone
 
 
 @flow(name="regenerate", description="Re-narrate a changed document, paying only for changed chunks.")
@@ -26,6 +27,7 @@ async def regenerate(
     if not document:
         raise NarrationInputError("document", "no document URL came with the event (expected event.payload.url)")
     enforce(roots_for_this_run(), document=document, output=output)
-    return await narrate(
-        request_for(document, output, options, provider=provider, voice=voice, format=format, storage=storage)
-    )
+    async with held_alone(exclusive_name("document", document)):  # one regeneration of a document at a time
+        return await narrate(
+            request_for(document, output, options, provider=provider, voice=voice, format=format, storage=storage)
+        )

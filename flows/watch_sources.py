@@ -1,12 +1,15 @@
 """`watch-sources`: find new and changed documents by content hash, and say so with one event each.
 
-The `regenerate` deployment's trigger listens for `narration.source.updated`; the last seen
-fingerprints live in a small JSON state file on any fsspec filesystem, written atomically.
+The `regenerate` deployment's trigger listens for `narration.source.updated`. A document is done
+when the narration at `output` was made from its current version; the state file (any fsspec
+filesystem, written atomically) only remembers what was asked for and when, so that an event is not
+repeated every interval while a regeneration is under way.
 """
 
 from __future__ import annotations
 
 import json
+import time
 
 import fsspec
 from prefect import flow, get_run_logger
@@ -15,6 +18,7 @@ from prefect.events import emit_event
 from blocks.narration_storage import NarrationStorage
 from flows.allowed import enforce, roots_for_this_run, within_storage
 from flows.parameters import NarrationOptions, document_options_of
+from tasks.output.location import join_url
 from tasks.store.atomic_files import write_bytes_atomic
 from tasks.text.task_runs import scan_sources
 
@@ -29,31 +33,65 @@ def _load_state(url: str) -> dict[str, str]:
         return {}
 
 
+def narrated_sha256(output: str, name: str) -> str | None:
+    """The source fingerprint the published narration of `name` was made from, if there is one."""
+    try:
+        with fsspec.open(join_url(output, f"{name}.manifest.json"), "rb") as file:
+            return json.load(file).get("source_sha256")
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+def _emitted(entry: object) -> tuple[str | None, float]:
+    """(fingerprint, when) of a state entry; older state files held the fingerprint alone."""
+    if isinstance(entry, dict):
+        return entry.get("sha256"), float(entry.get("emitted_at", 0.0))
+    return (entry if isinstance(entry, str) else None), 0.0
+
+
 @flow(name="watch-sources", description="Emit narration.source.updated for every new or changed document.")
 def watch_sources(
     source: str,
     state: str = "./narrations/.watch-sources.json",
     storage: str | None = None,
     options: NarrationOptions | None = None,
+    output: str = "./narrations/",
+    retry_minutes: float = 15.0,
 ) -> list[str]:
-    """Compare fingerprints with the last run's; emit one event per new or changed document."""
+    """Emit one event per document whose current version has no narration at `output` yet.
+
+    A document counts as done only once a narration of that very version is published, so a failed
+    regeneration is asked for again, at most every `retry_minutes` while the document stays as it is.
+    """
     logger = get_run_logger()
     roots = roots_for_this_run()
-    enforce(roots, source=source, state=state)
+    enforce(roots, source=source, state=state, output=output)
     if storage:
         block = NarrationStorage.load(storage)
-        within_storage(block, source=source, state=state)
+        within_storage(block, source=source, state=state, output=output)
         block.register()
     seen = _load_state(state)
-    current = {document.url: document.sha256 for document in scan_sources(source, document_options_of(options), roots)}
-    changed = [url for url, sha in current.items() if seen.get(url) != sha]
-    for url in changed:
+    now = time.time()
+    documents = scan_sources(source, document_options_of(options), roots)
+    due = []
+    for document in documents:
+        if narrated_sha256(output, document.name) == document.sha256:
+            continue  # narrated at this version: done
+        sha, emitted_at = _emitted(seen.get(document.url))
+        if sha != document.sha256 or now - emitted_at >= retry_minutes * 60:
+            due.append(document)
+    for document in due:
         emit_event(
             event=SOURCE_UPDATED_EVENT,
-            resource={"prefect.resource.id": f"narration.source.{url}", "narration.source.url": url},
-            payload={"url": url, "sha256": current[url], "previous_sha256": seen.get(url)},
+            resource={"prefect.resource.id": f"narration.source.{document.url}", "narration.source.url": document.url},
+            payload={
+                "url": document.url,
+                "sha256": document.sha256,
+                "previous_sha256": _emitted(seen.get(document.url))[0],
+            },
         )
+        seen[document.url] = {"sha256": document.sha256, "emitted_at": now}
     fs, path = fsspec.core.url_to_fs(state)
-    write_bytes_atomic(fs, path, json.dumps(current, indent=1, sort_keys=True).encode())
-    logger.info("%d documents, %d new or changed", len(current), len(changed))
-    return changed
+    write_bytes_atomic(fs, path, json.dumps(seen, indent=1, sort_keys=True).encode())
+    logger.info("%d documents, %d to narrate", len(documents), len(due))
+    return [document.url for document in due]

@@ -143,6 +143,7 @@ class Manifest(BaseModel):
     sentences: list[ManifestSentence] = Field(default_factory=list)
     skipped: list[str] = Field(default_factory=list, description="Blocks with nothing to speak ('---', '…').")
     lexicon_version: str | None = Field(default=None, description="sha256 of the lexicon's entries, if one was used.")
+    source_read_at: str | None = Field(default=None, description="When the run read its source (ISO 8601).")
     settings_sha256: str | None = Field(
         default=None, description="Fingerprint of the request's settings (voice, format, pauses…)."
     )

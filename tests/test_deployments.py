@@ -89,10 +89,17 @@ def test_an_edit_regenerates_by_itself_paying_only_for_changed_chunks(server, em
     folder.mkdir()
     document = folder / "story.txt"
     document.write_text("\n\n".join(DOCUMENT), encoding="utf-8")
-    set_defaults(server, "regenerate/regenerate", {"output": str(out), "provider": "openai-speech/deployed"})
-    watch = {"source": str(folder), "state": str(tmp_path / "watch-state.json")}
+    set_defaults(server, "regenerate/regenerate", {"output": str(out), "provider": "openai-speech/missing"})
+    watch = {"source": str(folder), "state": str(tmp_path / "watch-state.json"), "output": str(out), "retry_minutes": 0}
     before = len(runs_of(server, "regenerate/regenerate"))
+    failed_before = sum(run.state.is_failed() for run in runs_of(server, "regenerate/regenerate"))
 
+    # a regeneration that fails leaves the document to do: the next interval asks for it again
+    assert run_deployment(server, "watch-sources/watch-sources", watch).state.is_completed()
+    runs = wait_for_runs(server, "regenerate/regenerate", before + 1)
+    assert sum(run.state.is_failed() for run in runs) == failed_before + 1
+    set_defaults(server, "regenerate/regenerate", {"provider": "openai-speech/deployed"})
+    before += 1
     assert run_deployment(server, "watch-sources/watch-sources", watch).state.is_completed()
     wait_for_runs(server, "regenerate/regenerate", before + 1)
     first = json.loads((out / "story.manifest.json").read_text())

@@ -12,6 +12,7 @@ contended (its client backs off exponentially when it is).
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import math
 from collections.abc import AsyncIterator
 
@@ -26,6 +27,20 @@ from tasks.synthesis.gate import ProviderGate
 # (Prefect renews held leases in the background; 60 s is the server's minimum), so a rerun after a kill
 # waits up to about a minute: the reason `global_limits` is opt-in, for providers shared by several workers.
 LEASE_SECONDS = 60.0
+
+
+@contextlib.asynccontextmanager
+async def held_alone(name: str) -> AsyncIterator[None]:
+    """Run the block as the only holder of `name` across every worker (a Prefect global limit of 1)."""
+    async with get_client() as client:
+        await _upsert(client, name, 1)
+    async with concurrency(name, occupy=1, strict=True, lease_duration=LEASE_SECONDS):
+        yield
+
+
+def exclusive_name(kind: str, subject: str) -> str:
+    """A global limit's name for one subject (a document, an output), safe for Prefect's naming rules."""
+    return f"narration-{kind}-{hashlib.sha256(subject.encode()).hexdigest()[:20]}"
 
 
 def limit_names(label: str) -> tuple[str, str]:
