@@ -195,7 +195,9 @@ async def narrate(request: NarrationRequest) -> Manifest | NarrationPlan:
     output_kind = AudioKind(request.format.value)
     extension = encoder_for(output_kind).extension
     loudness = None if request.loudness_lufs is None else (request.loudness_lufs, ceiling_for(output_kind))
-    analyses = await analyse_chunks(request.chunk_store_url, chunks, audio, engine.language, loudness)
+    # a subtitle file sent whole comes back as one answer: its own cues are timed in it, one by one
+    cues = [cue.text for cue in document.cues if has_words(cue.text)] if subtitles else None
+    analyses = await analyse_chunks(request.chunk_store_url, chunks, audio, engine.language, loudness, cues)
     chapters = chapter_starts(document, chunks)
     placements = place_chunks(
         chunks, audio, analyses, request.pauses, request.loudness_lufs, output_kind, {first for _, first in chapters}

@@ -177,6 +177,11 @@ def test_subtitle_files_are_sent_whole_with_their_content_type(
     )
     assert len(manifest.chunks) == 1 and manifest.duration_seconds > 2
     assert emulator.stats("nar-short")["notes"] == {content_type: 1}
+    # its own cues come back, timed in the answer, in order
+    source_cues = [line for line in document.splitlines()[1:] if line and "-->" not in line and not line.isdigit()]
+    assert [sentence.text for sentence in manifest.sentences] == [c for c in source_cues if c != "WEBVTT"]
+    starts = [sentence.start_seconds for sentence in manifest.sentences]
+    assert starts == sorted(starts) and manifest.sentences[-1].end_seconds <= manifest.duration_seconds + 0.01
     manifest = run(
         source=str(source),
         provider=long_provider(emulator, "long-subs2", short_max_characters=10),

@@ -74,14 +74,20 @@ def _engine_spans(
 
 
 def analyse(
-    samples: np.ndarray, rate: int, text: str, language: str, sentence_starts: list[float] | None
+    samples: np.ndarray,
+    rate: int,
+    text: str,
+    language: str,
+    sentence_starts: list[float] | None,
+    units: list[str] | None = None,
 ) -> ChunkAnalysis:
-    """Measure one chunk's decoded samples (mono int16 at `rate`)."""
+    """Measure one chunk's decoded samples (mono int16 at `rate`); `units` replace its sentences where given
+    (a subtitle file sent whole is timed cue by cue)."""
     duration = len(samples) / rate
     span = speech_span(samples, rate)
     start, end = (span[0] / rate, span[1] / rate) if span else (0.0, duration)
     loudness = measure(samples[round(start * rate) : round(end * rate)], rate)
-    sentences = sentences_of(text, language) or [text.strip()]
+    sentences = units or sentences_of(text, language) or [text.strip()]
     if sentence_starts and len(sentence_starts) == len(sentences):
         spans, timing = _engine_spans(sentence_starts, samples, rate, (start, end)), "engine"
     else:
@@ -121,13 +127,18 @@ def limited_gain(samples: np.ndarray, rate: int, analysis: ChunkAnalysis, target
 
 
 def analysis_for(
-    store: ChunkStore, chunk: ChunkAudio, text: str, language: str, loudness: tuple[float, float] | None = None
+    store: ChunkStore,
+    chunk: ChunkAudio,
+    text: str,
+    language: str,
+    loudness: tuple[float, float] | None = None,
+    units: list[str] | None = None,
 ) -> ChunkAnalysis:
     """The chunk's analysis: read from its sidecar, or measured now and kept there.
 
     `loudness` is (target, ceiling): the gain for it is worked out once and kept in the sidecar too.
     """
-    analysis, samples = _stored_or_new(store, chunk, text, language)
+    analysis, samples = _stored_or_new(store, chunk, text, language, units)
     if loudness is not None and _gain_key(*loudness) not in analysis.gains:
         if samples is None:
             samples = decoded(store, chunk, ANALYSIS_RATE)
@@ -143,7 +154,7 @@ def gain_of(analysis: ChunkAnalysis, target: float, ceiling: float) -> float:
 
 
 def _stored_or_new(
-    store: ChunkStore, chunk: ChunkAudio, text: str, language: str
+    store: ChunkStore, chunk: ChunkAudio, text: str, language: str, units: list[str] | None
 ) -> tuple[ChunkAnalysis, np.ndarray | None]:
     """The kept analysis (and no samples), or a new one, kept, with the samples it was measured on."""
     stored = store.read_sidecar(chunk.key, "analysis")
@@ -155,6 +166,6 @@ def _stored_or_new(
         except ValueError:
             pass  # unreadable or from another version: measured again below
     samples = decoded(store, chunk, ANALYSIS_RATE)
-    analysis = analyse(samples, ANALYSIS_RATE, text, language, chunk.sentence_starts)
+    analysis = analyse(samples, ANALYSIS_RATE, text, language, chunk.sentence_starts, units)
     store.write_sidecar(chunk.key, "analysis", analysis.model_dump_json().encode())
     return analysis, samples

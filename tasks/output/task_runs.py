@@ -32,6 +32,7 @@ async def analyse_chunks(
     audio: list[ChunkAudio],
     language: str,
     loudness: tuple[float, float] | None = None,
+    units: list[str] | None = None,
 ) -> list[ChunkAnalysis]:
     """Each chunk's analysis: kept ones read, new ones measured (in worker threads) and kept; with `loudness`
     (target, ceiling), each chunk's gain for it too."""
@@ -41,7 +42,7 @@ async def analyse_chunks(
         return list(
             await asyncio.gather(
                 *(
-                    loop.run_in_executor(pool, analysis_for, store, stored, chunk.text, language, loudness)
+                    loop.run_in_executor(pool, analysis_for, store, stored, chunk.text, language, loudness, units)
                     for chunk, stored in zip(chunks, audio, strict=True)
                 )
             )
