@@ -67,6 +67,9 @@ class ChunkAudio(BaseModel):
     billed_characters: int | None = None
     sentence_starts: list[float] | None = None
     cached: bool = False
+    paid_requests: int | None = Field(
+        default=None, description="Long jobs: submissions paid for in this run, repeats after ambiguous failures included."
+    )
 
 
 class ManifestChunk(BaseModel):

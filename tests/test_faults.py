@@ -128,3 +128,28 @@ def test_the_provider_cap_bounds_requests_in_flight(prefect_api_url, emulator, t
     stats = emulator.stats("ele")
     assert stats["served"] == len(manifest.chunks) >= 12
     assert stats["max_in_flight"] == 3
+
+
+@pytest.mark.parametrize("slug", HTTP_PROVIDERS)
+def test_what_the_provider_bills_is_the_text_plus_what_ambiguous_faults_explain(
+    prefect_api_url, emulator, tmp_path, slug
+):
+    """The emulator bills every request it received whole; the narration may pay again only for the chunks an
+    ambiguous fault hit (the provider got them, the client never had the answer)."""
+    route = ROUTE_OF[slug]
+    spoken = sum(len(part) for part in TEXT.split())  # what any provider can bill at least: the words
+    provider = save_block(slug, emulator.url, f"billed-{slug}", chunk_characters=40, timeout_seconds=1.5)
+    clean = run(text=TEXT, provider=provider, output=str(tmp_path / "clean"), name="doc")
+    assert spoken <= emulator.billed_characters(route) <= len(TEXT)
+    emulator.reset()
+    emulator.add_fault(route, kind="reset-after-receipt")
+    emulator.add_fault(route, kind="hang", seconds=3)
+    run(
+        text=TEXT,
+        provider=save_block(slug, emulator.url, f"billed2-{slug}", chunk_characters=40, timeout_seconds=1.5),
+        output=str(tmp_path / "faulted"),
+        name="doc",
+    )
+    longest = max(chunk.characters for chunk in clean.chunks)
+    assert emulator.billed_characters(route) <= len(TEXT) + 2 * longest  # two ambiguous faults, two chunks again
+    assert emulator.paid(route) <= len(clean.chunks) + 2

@@ -15,6 +15,7 @@ from tasks.errors import ProviderError
 from tests.audio_probe import decoded_duration
 from tests.crash import kill_when, narrate_command, run_to_the_end
 from tests.provider_blocks import save_block
+from tests.store_probe import chunk_records
 
 ROOT = Path(__file__).resolve().parents[1]
 LONG_TEXT = "A long job that the provider answers with a strange URL. It should never be followed anywhere."
@@ -97,11 +98,6 @@ def test_killed_again_and_again_each_rerun_resumes_and_nothing_is_lost(prefect_e
     assert (
         abs(decoded_duration(manifest["audio"], "mp3", manifest["sample_rate"]) - manifest["duration_seconds"]) <= 0.05
     )
-
-
-def chunk_records(store: Path) -> list[Path]:
-    """The chunk records of a store (not segments, job records or analysis sidecars)."""
-    return [record for record in store.glob("??/*.json") if record.name.count(".") == 1]
 
 
 def test_text_too_big_for_a_flow_parameter_is_refused_before_any_run():

@@ -212,3 +212,20 @@ def test_a_killed_run_resumes_the_same_job_without_paying_again(prefect_env, emu
     assert (
         abs(decoded_duration(manifest["audio"], "mp3", manifest["sample_rate"]) - manifest["duration_seconds"]) <= 0.05
     )
+
+
+def test_a_submission_that_may_have_been_billed_is_repeated_once_at_most(prefect_api_url, emulator, tmp_path):
+    """A submission that times out after the provider received it may already be a job (and billed)."""
+    emulator.add_fault("nar-submit", kind="hang", seconds=3, times=None)
+    provider = long_provider(emulator, "long-ambiguous", timeout_seconds=1.0, max_attempts=5)
+    with pytest.raises(Exception, match="may have been accepted and billed"):
+        run(text=CHAPTER.split("\n\n")[0], provider=provider, output=str(tmp_path))
+    assert emulator.paid("nar-submit") == 2  # the first, and one repeat: never max_attempts of them
+
+
+def test_a_job_the_provider_forgot_is_dropped_and_submitted_once_more(prefect_api_url, emulator, tmp_path):
+    emulator.add_fault("nar-status", kind="status", status=404, times=1)
+    provider = long_provider(emulator, "long-forgotten")
+    manifest = run(text=CHAPTER.split("\n\n")[0], provider=provider, output=str(tmp_path))
+    assert emulator.paid("nar-submit") == 2 and manifest.chunks[0].attempts == 2
+    assert not list((tmp_path / ".chunks" / "jobs").glob("*.json"))  # the record went with the audio stored

@@ -11,6 +11,7 @@ from flows.narrate import narrate
 from flows.parameters import NarrationRequest
 from tests.crash import kill_when, narrate_command, run_to_the_end
 from tests.provider_blocks import save_block
+from tests.store_probe import chunk_records
 
 ROOT = Path(__file__).resolve().parents[1]
 PARAGRAPHS = [f"Paragraph {i} has a sentence of its own. It has a second one too." for i in range(8)]
@@ -55,12 +56,12 @@ def test_a_run_killed_midway_pays_only_for_what_it_had_not_stored(prefect_env, e
     )
     command = narrate_command(source, provider, tmp_path / "out")
     store = tmp_path / "out" / ".chunks"
-    assert kill_when(command, prefect_env, lambda: len(list(store.glob("??/*.json"))) >= 6)
-    stored = len(list(store.glob("??/*.json")))
+    assert kill_when(command, prefect_env, lambda: len(chunk_records(store)) >= 6)
+    stored = len(chunk_records(store))
     paid_before = emulator.served("openai")
     assert paid_before >= stored >= 6
     second = run_to_the_end(command, prefect_env)
     assert second.returncode == 0, second.stderr
-    chunks = len(list(store.glob("??/*.json")))  # chunk records (segments keep theirs apart)
+    chunks = len(chunk_records(store))  # chunk records (segments keep theirs apart)
     assert stored < chunks and emulator.served("openai") - paid_before == chunks - stored
     assert "from the chunk store" in second.stdout

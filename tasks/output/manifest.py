@@ -105,7 +105,7 @@ def build_manifest(
                 gain_db=placement.gain_db,
                 trim_seconds=placement.trim_start,
                 lexicon=sorted(chunk.lexicon),
-                attempts=ledger.account(chunk.key).attempts if not chunk_audio.cached else 0,
+                attempts=0 if chunk_audio.cached else chunk_audio.paid_requests or ledger.account(chunk.key).attempts,
                 billed_characters_this_run=ledger.account(chunk.key).billed_characters if not chunk_audio.cached else 0,
             )
             for chunk, chunk_audio, timing, analysis, placement in zip(

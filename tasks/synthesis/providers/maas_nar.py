@@ -101,11 +101,16 @@ STATUS_ERRORS_TOLERATED = 8
 DOWNLOAD_ATTEMPTS = 5  # downloads are free: a broken transfer is fetched again before a paid resubmission
 
 
+MAX_AMBIGUOUS_RESUBMISSIONS = 1  # a submission that may already be billed is repeated once, never more
+GONE_STATUSES = frozenset({404, 410})
+
+
 class JobRecord(BaseModel):
     task_id: str
     status_url: str
     submitted_at: float
     submission: int = 1
+    ambiguous_repeats: int = 0
 
 
 class JobStatus(BaseModel):
@@ -168,9 +173,43 @@ async def submit_job(engine: MaasNarEngine, chunk: PlannedChunk, submission: int
             raise ProviderError(engine.label, "the long-job answer has no taskId")
         return JobRecord(task_id=task_id, status_url=status_url, submitted_at=time.time(), submission=submission)
 
+    ambiguous = 0
+
+    async def attempt_once_more_at_most_after_an_ambiguous_failure() -> JobRecord:
+        nonlocal ambiguous
+        if ambiguous > MAX_AMBIGUOUS_RESUBMISSIONS:
+            raise ProviderError(
+                engine.label,
+                "the last submissions may have been accepted and billed without an answer; not submitting again",
+            )
+        try:
+            record = await attempt()
+        except BaseException as error:
+            if may_have_been_accepted(error):
+                ambiguous += 1
+            raise
+        return record.model_copy(update={"ambiguous_repeats": ambiguous})
+
     return await call_with_retries(
-        attempt, attempts=engine.block.max_attempts, max_wait=engine.block.max_retry_wait_seconds
+        attempt_once_more_at_most_after_an_ambiguous_failure,
+        attempts=engine.block.max_attempts,
+        max_wait=engine.block.max_retry_wait_seconds,
     )
+
+
+def may_have_been_accepted(error: BaseException) -> bool:
+    """A submission that reached the provider and then failed: it may be running (and billed) already.
+
+    A refused connection or an answer in 4xx surely was not accepted; a timeout while waiting for the
+    answer, a reset after sending, a 5xx, or a 200 without a usable job is ambiguous.
+    """
+    if isinstance(error, httpx.ConnectError | httpx.ConnectTimeout):
+        return False
+    if isinstance(error, httpx.TransportError):
+        return True
+    if isinstance(error, ProviderError):
+        return error.status is None or error.status >= 500 or 200 <= error.status < 300
+    return False
 
 
 async def poll_job(
@@ -186,6 +225,10 @@ async def poll_job(
     while True:
         try:
             response = await status_client.get(record.status_url)
+            if response.status_code in GONE_STATUSES:
+                raise JobFailed(
+                    engine.label, f"task {record.task_id} is unknown to the provider", status=response.status_code
+                )
             response.raise_for_status()
             status = JobStatus.model_validate(response.json())
             errors = 0
@@ -201,10 +244,8 @@ async def poll_job(
         if status.finished:
             return status
         if time.time() > deadline:
-            raise ProviderError(
-                engine.label,
-                f"task {record.task_id} did not finish within {block.job_timeout_seconds:.0f} s",
-                retryable=False,
+            raise JobFailed(
+                engine.label, f"task {record.task_id} did not finish within {block.job_timeout_seconds:.0f} s"
             )
         await asyncio.sleep(block.poll_interval_seconds)
 
@@ -310,7 +351,14 @@ async def run_long_job(
                 logger.info("chunk %d: submitted long job %s (submission %d)", chunk.index, record.task_id, submissions)
             else:
                 logger.info("chunk %d: resuming long job %s", chunk.index, record.task_id)
-            status = await poll_job(engine, status_client, record, on_percent)
+            try:
+                status = await poll_job(engine, status_client, record, on_percent)
+            except JobFailed as error:  # forgotten by the provider, or timed out: dropped, submitted again once
+                last_error = error.for_chunk(chunk.index)
+                logger.warning("%s; the job record is dropped", last_error)
+                await asyncio.to_thread(records.forget, chunk.key)
+                record = None
+                continue
             if not status.succeeded:
                 last_error = JobFailed(
                     engine.label,
@@ -339,7 +387,13 @@ async def run_long_job(
             finally:
                 os.unlink(local)
             await asyncio.to_thread(records.forget, chunk.key)
-            return entry
+            if record.ambiguous_repeats:
+                logger.warning(
+                    "chunk %d: submitted %d more time(s) after a failure that may have been billed",
+                    chunk.index,
+                    record.ambiguous_repeats,
+                )
+            return entry.model_copy(update={"paid_requests": submissions + record.ambiguous_repeats})
     except ProviderError as error:
         raise error.for_chunk(chunk.index) from None
     finally:
