@@ -20,7 +20,7 @@ from flows.allowed import enforce, roots_for_this_run, within_storage
 from flows.parameters import NarrationOptions, document_options_of
 from tasks.output.location import join_url
 from tasks.store.atomic_files import write_bytes_atomic
-from tasks.text.task_runs import scan_sources
+from tasks.text.task_runs import read_lexicon, scan_sources
 
 SOURCE_UPDATED_EVENT = "narration.source.updated"
 
@@ -33,13 +33,14 @@ def _load_state(url: str) -> dict[str, str]:
         return {}
 
 
-def narrated_sha256(output: str, name: str) -> str | None:
-    """The source fingerprint the published narration of `name` was made from, if there is one."""
+def narrated_version(output: str, name: str) -> tuple[str | None, str | None]:
+    """(source fingerprint, lexicon version) the published narration of `name` was made from, if there is one."""
     try:
         with fsspec.open(join_url(output, f"{name}.manifest.json"), "rb") as file:
-            return json.load(file).get("source_sha256")
+            manifest = json.load(file)
     except (FileNotFoundError, ValueError):
-        return None
+        return None, None
+    return manifest.get("source_sha256"), manifest.get("lexicon_version")
 
 
 def _emitted(entry: object) -> tuple[str | None, float]:
@@ -73,10 +74,12 @@ def watch_sources(
     seen = _load_state(state)
     now = time.time()
     documents = scan_sources(source, document_options_of(options), roots)
+    lexicon = options.lexicon if options is not None else None
+    lexicon_version = read_lexicon(lexicon).version if lexicon else None
     due = []
     for document in documents:
-        if narrated_sha256(output, document.name) == document.sha256:
-            continue  # narrated at this version: done
+        if narrated_version(output, document.name) == (document.sha256, lexicon_version):
+            continue  # narrated at this version (and with this lexicon): done
         sha, emitted_at = _emitted(seen.get(document.url))
         if sha != document.sha256 or now - emitted_at >= retry_minutes * 60:
             due.append(document)

@@ -4,6 +4,7 @@ lexicon edit pays only for the chunks where its word occurs."""
 from __future__ import annotations
 
 import asyncio
+import json
 import xml.etree.ElementTree as ElementTree
 
 import pytest
@@ -40,7 +41,9 @@ def test_the_local_engine_says_the_respelling(prefect_api_url, tmp_path):
     lexicon = tmp_path / "words.yaml"
     lexicon.write_text("Ng: the quite extraordinarily long respelling of a short name\n", encoding="utf-8")
     plain = run(text="Ask Ng today.", output=str(tmp_path), name="plain", format="wav", loudness_lufs=None)
-    said = run(text="Ask Ng today.", output=str(tmp_path), name="said", format="wav", loudness_lufs=None, lexicon=str(lexicon))
+    said = run(
+        text="Ask Ng today.", output=str(tmp_path), name="said", format="wav", loudness_lufs=None, lexicon=str(lexicon)
+    )
     assert plain.chunks[0].key != said.chunks[0].key
     assert decoded_duration(said.audio, "wav", 24_000) > decoded_duration(plain.audio, "wav", 24_000) + 1.5
     assert "Ask Ng today." in (tmp_path / "said.srt").read_text()
@@ -66,3 +69,26 @@ def test_changing_one_entry_pays_only_for_the_chunks_with_its_word(prefect_api_u
     bodies = [r["body"]["input"] for r in emulator.recorded("openai")]
     assert all("koo burr net eez" in body and "Kubernetes" not in body for body in bodies)
     assert first.lexicon_version != second.lexicon_version
+
+
+@pytest.mark.parametrize("slug", ["openai-speech", "maas-ospeech", "maas-nar", "maas-ele"])
+def test_every_plain_text_provider_is_sent_the_respelling(prefect_api_url, emulator, tmp_path, slug):
+    from tests.provider_blocks import ROUTE_OF
+
+    lexicon = tmp_path / "words.yaml"
+    lexicon.write_text("nginx: engine x\n", encoding="utf-8")
+    provider = save_block(slug, emulator.url, f"lexicon-{slug}", chunk_characters=60)
+    text = "The proxy is nginx. It serves the pages.\n\nThen nginx logs every request it answers."
+    manifest = run(text=text, provider=provider, output=str(tmp_path), name="say", lexicon=str(lexicon))
+    sent = " ".join(json.dumps(record.get("body"), ensure_ascii=False) for record in emulator.recorded(ROUTE_OF[slug]))
+    assert "engine x" in sent and "nginx" not in sent
+    assert [c.lexicon for c in manifest.chunks if "nginx" in _chunk_text(manifest, c)]
+    assert (tmp_path / "say.srt").read_text().count("nginx") == 2
+
+
+def _chunk_text(manifest, chunk) -> str:
+    return " ".join(
+        s.text
+        for s in manifest.sentences
+        if chunk.start_seconds <= s.start_seconds < chunk.start_seconds + chunk.duration_seconds
+    )
