@@ -321,7 +321,7 @@ def b4b(emulator, smoke: bool) -> list[Row]:
     for label, fields in (("context-free", {"send_context": False}), ("MaaS-Ele context on", {"send_context": True})):
         paid = []
         for trial in range(3):
-            provider = _ele_block(emulator, f"b4b-{trial}-{fields['send_context']}", max_concurrency=8, **fields)
+            provider = _ele_block(emulator, f"b4b-{trial}-{int(fields['send_context'])}", max_concurrency=8, **fields)
             ordered = sentences[trial:] + sentences[:trial]  # three trials, three documents
             inserted = [*ordered[:10], "An inserted sentence arrives here unannounced.", *ordered[10:]]
             with tempfile.TemporaryDirectory() as out:
