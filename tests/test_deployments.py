@@ -110,7 +110,8 @@ def test_an_edit_regenerates_by_itself_paying_only_for_changed_chunks(server, em
     document.write_text("\n\n".join(edited), encoding="utf-8")
     assert run_deployment(server, "watch-sources/watch-sources", watch).state.is_completed()
     runs = wait_for_runs(server, "regenerate/regenerate", before + 2)
-    assert all(run.state.is_completed() for run in runs), [run.state.message for run in runs]
+    failures = [run.state.message for run in runs if not run.state.is_completed()]
+    assert len(failures) == failed_before + 1, failures  # only the one made to fail
     second = json.loads((out / "story.manifest.json").read_text())
     changed = [c for c in second["chunks"] if not c["cached"]]
     assert emulator.served("openai") == len(changed) == 1
