@@ -103,6 +103,7 @@ DOWNLOAD_ATTEMPTS = 5  # downloads are free: a broken transfer is fetched again 
 
 MAX_AMBIGUOUS_RESUBMISSIONS = 1  # a submission that may already be billed is repeated once, never more
 GONE_STATUSES = frozenset({404, 410})
+AMBIGUOUS_STATUSES = frozenset({500, 502, 504})
 
 
 class JobRecord(BaseModel):
@@ -200,15 +201,16 @@ async def submit_job(engine: MaasNarEngine, chunk: PlannedChunk, submission: int
 def may_have_been_accepted(error: BaseException) -> bool:
     """A submission that reached the provider and then failed: it may be running (and billed) already.
 
-    A refused connection or an answer in 4xx surely was not accepted; a timeout while waiting for the
-    answer, a reset after sending, a 5xx, or a 200 without a usable job is ambiguous.
+    A refused connection, a 4xx or a 503 (the service refusing work) surely was not accepted; a
+    timeout while waiting for the answer, a reset after sending, a 500, 502 or 504 (something broke
+    after the request went in), or a 200 without a usable job is ambiguous.
     """
     if isinstance(error, httpx.ConnectError | httpx.ConnectTimeout):
         return False
     if isinstance(error, httpx.TransportError):
         return True
     if isinstance(error, ProviderError):
-        return error.status is None or error.status >= 500 or 200 <= error.status < 300
+        return error.status is None or error.status in AMBIGUOUS_STATUSES or 200 <= error.status < 300
     return False
 
 
