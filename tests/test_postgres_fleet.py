@@ -99,6 +99,8 @@ def test_three_workers_narrate_a_bucket_through_postgres_within_a_global_cap(pos
                 "PREFECT_API_LOG_RETRYABLE_ERRORS": "true",
                 # No runs from the deployments' schedules: only this test's runs, and nothing written to the project.
                 "PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED": "false",
+                # The workers may read and write the fleet bucket (and nothing else).
+                "NARRATION_ALLOWED_ROOTS": "s3://fleet",
                 # Basic authentication on: every worker, flow run and CLI call below must present it.
                 "PREFECT_SERVER_API_AUTH_STRING": AUTH,
                 "PREFECT_API_AUTH_STRING": AUTH,

@@ -22,6 +22,7 @@ class ChunkAccount:
     attempts: int = 0
     billed_characters: int = 0
     last_check_failure: str | None = None
+    last_error: str | None = None  # what the last failed attempt said, for the error once attempts are spent
 
 
 @dataclass

@@ -69,10 +69,11 @@ async def synthesize_one(
     def on_retry(error: BaseException, wait: float) -> None:
         logger.warning("chunk %d: %s; retrying in %.1f s", chunk.index, error, wait)
 
+    account = ledger.account(chunk.key)
     if ledger.attempts_left(chunk.key) < 1:
         raise ProviderError(
             engine.label,
-            f"already requested {engine.block.max_attempts} times in this run (max_attempts)",
+            f"{account.last_error}; requested {account.attempts} times in this run, the block's max_attempts",
             chunk_index=chunk.index,
         )
     try:
@@ -83,11 +84,13 @@ async def synthesize_one(
             on_retry=on_retry,
         )
     except ProviderError as error:
+        account.last_error = (
+            error.provider_message if error.status is None else f"HTTP {error.status}: {error.provider_message}"
+        )
         raise error.for_chunk(chunk.index) from None
     except Exception as error:
-        raise ProviderError(
-            engine.label, f"{type(error).__name__}: {error}", chunk_index=chunk.index, retryable=True
-        ) from error
+        account.last_error = f"{type(error).__name__}: {error}"
+        raise ProviderError(engine.label, account.last_error, chunk_index=chunk.index, retryable=True) from error
 
 
 async def synthesize_batch(
