@@ -129,7 +129,8 @@ def b1(emulator, smoke: bool) -> list[Row]:
 
 
 def b2(smoke: bool) -> list[Row]:
-    from tasks.text.chunking import plan_chunks
+    from tasks.text.chunking import content_chunks
+    from tasks.text.documents import document_from_text
 
     size = 1_000_000 if smoke else 10_000_000
     english = 'Dr. Smith went to Washington. He said, "It\'s 3.5 miles away!" Was it? Yes... it was. ' * 12 + "\n\n"
@@ -139,11 +140,12 @@ def b2(smoke: bool) -> list[Row]:
         repeat = size // len(base.encode()) + 1
         text = (base * repeat).encode()[:size].decode(errors="ignore")
         started = time.perf_counter()
-        chunks = plan_chunks(text, 1500)
+        document = document_from_text(text)  # read as plain text, then cut block by block
+        chunks = [chunk for block in document.blocks for chunk in content_chunks(block.text, 1500)]
         seconds = time.perf_counter() - started
         rows.append(
             Row(
-                f"B2 chunking {size / 1e6:.0f} MB {name} ({len(chunks):,} chunks)",
+                f"B2 reading and chunking {size / 1e6:.0f} MB {name} ({len(chunks):,} chunks)",
                 "≤ 2 s",
                 f"{seconds:.2f} s",
                 seconds <= 2,
