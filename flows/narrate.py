@@ -49,7 +49,13 @@ async def synthesize_missing(
     async with global_slots(engine.label, engine.block, gate, wanted):
         jobs = [  # created once the slots are held: a failure to take them leaves no coroutine unawaited
             synthesize(
-                engine.block, engine.voice, engine.speed, batch, request.chunk_store_url, first_index=batch[0].index
+                engine.block,
+                engine.voice,
+                engine.speed,
+                batch,
+                request.chunk_store_url,
+                first_index=batch[0].index,
+                analysis=(engine.language, loudness_setting(request)),
             )
             for batch in batches
         ]
@@ -60,6 +66,13 @@ async def synthesize_missing(
     if failures:
         raise failures[0]
     return {audio.key: audio for result in outcomes for audio in result}
+
+
+def loudness_setting(request: NarrationRequest) -> tuple[float, float] | None:
+    """(target, limiter ceiling) for the request's format, or None when loudness is left alone."""
+    if request.loudness_lufs is None:
+        return None
+    return request.loudness_lufs, ceiling_for(AudioKind(request.format.value))
 
 
 def chapter_starts(document: Document, chunks: list[PlannedChunk]) -> list[tuple[str, int]]:
@@ -194,7 +207,7 @@ async def narrate(request: NarrationRequest) -> Manifest | NarrationPlan:
     name = name_for(request.source, text_sha256(spoken), request.name)
     output_kind = AudioKind(request.format.value)
     extension = encoder_for(output_kind).extension
-    loudness = None if request.loudness_lufs is None else (request.loudness_lufs, ceiling_for(output_kind))
+    loudness = loudness_setting(request)
     # a subtitle file sent whole comes back as one answer: its own cues are timed in it, one by one
     cues = [cue.text for cue in document.cues if has_words(cue.text)] if subtitles else None
     analyses = await analyse_chunks(request.chunk_store_url, chunks, audio, engine.language, loudness, cues)

@@ -120,3 +120,26 @@ class _State:
 )
 def test_prefect_reruns_a_failed_batch_unless_the_input_or_provider_refused_it(error, rerun):
     assert retry_task_unless_input_error(None, None, _State(error)) is rerun
+
+
+@pytest.mark.parametrize(
+    ("error", "received"),
+    [
+        (httpx.ConnectError("refused"), False),
+        (httpx.ConnectTimeout("no route"), False),
+        (httpx.ReadTimeout("no answer"), True),
+        (httpx.RemoteProtocolError("reset after sending"), True),
+        (ProviderError("p", "busy", status=429), False),
+        (ProviderError("p", "unavailable", status=503), False),
+        (ProviderError("p", "bad request", status=400), False),
+        (ProviderError("p", "broke", status=500), True),
+        (ProviderError("p", "gateway", status=502), True),
+        (ProviderError("p", "gateway timeout", status=504), True),
+        (ProviderError("p", "no status URL in the answer"), True),
+    ],
+    ids=lambda value: str(value)[:40] if isinstance(value, BaseException) else str(value),
+)
+def test_what_may_have_reached_the_provider_and_so_be_billed(error, received):
+    from tasks.synthesis.retry_policy import may_have_been_received
+
+    assert may_have_been_received(error) is received

@@ -24,8 +24,11 @@ def chunk_samples(store: ChunkStore, placement: ChunkPlacement, sample_rate: int
     chunk = placement.audio
     decoded = np.frombuffer(b"".join(decode_pcm(store.read_audio(chunk), chunk.encoding, sample_rate)), np.int16)
     samples = decoded[round(placement.trim_start * sample_rate) : round(placement.trim_end * sample_rate)]
-    if placement.gain_db is not None:
+    if placement.gain_db is not None and placement.limit:
         samples = apply_gain(samples, placement.gain_db, placement.ceiling_dbtp, sample_rate=sample_rate)
+    elif placement.gain_db is not None:  # far enough under the ceiling: a plain gain
+        scaled = np.rint(samples.astype(np.float32) * np.float32(10 ** (placement.gain_db / 20)))
+        samples = np.clip(scaled, -32768, 32767).astype(np.int16)
     return fade_edges(samples, sample_rate, fade_seconds=FADE_SECONDS)
 
 

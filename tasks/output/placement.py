@@ -17,6 +17,9 @@ from tasks.output.pauses import Pauses, pause_after
 TREATMENT_VERSION = 1
 SPEECH_MARGIN_SECONDS = 0.02  # kept around the speech: the start and end of a word are quiet
 FADE_SECONDS = 0.005  # in and out at every join, so no join clicks
+# The analysis measures true peak at its own rate; a chunk this far under the ceiling after its gain is
+# only scaled, without the limiter's oversampling (most of assembly's time when it ran on every chunk).
+LIMITER_HEADROOM_DB = 1.0
 
 
 class ChunkPlacement(BaseModel):
@@ -27,6 +30,7 @@ class ChunkPlacement(BaseModel):
     trim_end: float
     gain_db: float | None  # None: loudness normalisation is off
     ceiling_dbtp: float
+    limit: bool = True  # the chunk's peaks after its gain may reach the ceiling: the limiter must run
     pause_after: float
     block_end: bool
     cut_after: bool = False  # a segment must end here (a chapter starts next)
@@ -41,6 +45,7 @@ class ChunkPlacement(BaseModel):
             gain,
             self.ceiling_dbtp,
             FADE_SECONDS,
+            *([] if self.limit else ["no-limiter"]),
         ]
 
 
@@ -65,6 +70,7 @@ def place_chunks(
                 trim_end=min(analysis.duration, analysis.speech_end + SPEECH_MARGIN_SECONDS),
                 gain_db=gain,
                 ceiling_dbtp=ceiling,
+                limit=gain is not None and analysis.true_peak_dbtp + gain > ceiling - LIMITER_HEADROOM_DB,
                 pause_after=pause_after(chunks, i, pauses),
                 block_end=chunk.paragraph_end,
                 cut_after=i + 1 in chapter_starts,

@@ -39,6 +39,24 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
+AMBIGUOUS_STATUSES = frozenset({500, 502, 504})  # something broke after the request went in
+
+
+def may_have_been_received(error: BaseException) -> bool:
+    """Whether a failed request may have reached the provider (and so may be billed, or running as a job).
+
+    A refused connection, a 4xx or a 503 (the service refusing work) surely was not taken; a timeout
+    while waiting for the answer, a reset after sending, or a 500, 502 or 504 is ambiguous.
+    """
+    if isinstance(error, httpx.ConnectError | httpx.ConnectTimeout):
+        return False
+    if isinstance(error, httpx.TransportError):
+        return True
+    if isinstance(error, ProviderError):
+        return error.status is None or error.status in AMBIGUOUS_STATUSES
+    return False
+
+
 def is_retryable(error: BaseException) -> bool:
     """Worth another paid attempt: transient statuses, broken connections, timeouts, bad audio."""
     if isinstance(error, ProviderError):

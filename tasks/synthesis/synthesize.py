@@ -19,7 +19,7 @@ from tasks.synthesis.gate import gate_for
 from tasks.synthesis.global_limits import take_global_rate
 from tasks.synthesis.ledger import RunLedger
 from tasks.synthesis.providers.base import SpeechEngine
-from tasks.synthesis.retry_policy import call_with_retries
+from tasks.synthesis.retry_policy import call_with_retries, may_have_been_received
 
 Logger = logging.Logger | logging.LoggerAdapter
 
@@ -28,13 +28,6 @@ def check_and_store(store: ChunkStore, chunk: PlannedChunk, answer: SynthesizedA
     """Decode-check the answer, then store it: one trip to a worker thread per chunk."""
     duration = check_audio(answer.audio, answer.encoding, chunk.text, speed)
     return store.put(chunk.key, answer, duration)
-
-
-def _billed_on_failure(error: BaseException) -> bool:
-    """Whether a failed request may have been billed: the provider received it unless it refused it."""
-    if isinstance(error, ProviderError) and error.status is not None:
-        return not 400 <= error.status < 500
-    return True  # timeouts and resets after sending: the provider may well have billed it
 
 
 async def synthesize_one(
@@ -52,7 +45,7 @@ async def synthesize_one(
                 try:
                     answer = await engine.synthesize(chunk)
                 except BaseException as error:
-                    ledger.end_attempt(chunk.key, characters, None if _billed_on_failure(error) else 0)
+                    ledger.end_attempt(chunk.key, characters, None if may_have_been_received(error) else 0)
                     if isinstance(error, ProviderError) and error.status == 429:
                         gate.hold_off(error.retry_after)
                     raise
@@ -100,8 +93,13 @@ async def synthesize_batch(
     logger: Logger,
     ledger: RunLedger,
     on_chunk_done: Callable[[], Awaitable[None]] | None = None,
+    after_store: Callable[[PlannedChunk, ChunkAudio], object] | None = None,
 ) -> list[ChunkAudio]:
-    """Synthesize a batch (skipping any chunk already stored); results in chunk order, first failure raised."""
+    """Synthesize a batch (skipping any chunk already stored); results in chunk order, first failure raised.
+
+    `after_store(chunk, audio)` runs in a worker thread once a new chunk is stored: measuring it then
+    uses the time the run spends waiting for the provider, instead of adding to the run after it.
+    """
     results: dict[int, ChunkAudio] = {}
     # One batched lookup: chunks an earlier attempt of this batch stored are not requested again.
     already = await asyncio.to_thread(store.get_many, [chunk.key for chunk in chunks])
@@ -111,6 +109,11 @@ async def synthesize_batch(
         results[chunk.index] = stored or await synthesize_one(engine, chunk, store, logger, ledger)
         if stored:
             engine.remember(stored.request_id)
+        elif after_store is not None:
+            try:
+                await asyncio.to_thread(after_store, chunk, results[chunk.index])
+            except Exception as error:  # noqa: BLE001 - measured again at assembly; the paid audio is kept
+                logger.warning("chunk %d: not measured after storing (%s); it will be at assembly", chunk.index, error)
         if on_chunk_done:
             await on_chunk_done()
 

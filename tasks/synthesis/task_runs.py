@@ -15,6 +15,7 @@ from prefect.runtime import flow_run
 from blocks.speech_provider import SpeechProvider
 from tasks.models import ChunkAudio, PlannedChunk
 from tasks.output import progress
+from tasks.output.chunk_analysis import analysis_for
 from tasks.store.chunk_store import ChunkStore
 from tasks.synthesis.ledger import ledger_for
 from tasks.synthesis.planning import plan_for
@@ -62,15 +63,27 @@ async def synthesize_chunks(
     chunks: list[PlannedChunk],
     store_url: str,
     first_index: int = 0,
+    analysis: tuple[str, tuple[float, float] | None] | None = None,
 ) -> list[ChunkAudio]:
-    """Synthesize a batch of chunks (skipping any a previous attempt stored); results in chunk order."""
+    """Synthesize a batch of chunks (skipping any a previous attempt stored); results in chunk order.
+
+    `analysis` (language, loudness target and ceiling) has each new chunk measured once it is stored.
+    """
     engine = engine_for(provider, voice, speed)
     run_id = flow_run.get_id() or "local"
     report = progress.report_for(run_id)
     ledger = ledger_for(run_id, provider.max_attempts)
+    store = ChunkStore(store_url)
+    measure = None
+    if analysis is not None:
+        language, loudness = analysis
+
+        def measure(chunk: PlannedChunk, audio: ChunkAudio) -> None:
+            analysis_for(store, audio, chunk.text, language, loudness)
+
     try:
         return await synthesize_batch(
-            engine, chunks, ChunkStore(store_url), get_run_logger(), ledger, report.advance if report else None
+            engine, chunks, store, get_run_logger(), ledger, report.advance if report else None, measure
         )
     finally:
         await engine.aclose()

@@ -29,7 +29,7 @@ from tasks.store.chunk_store import ChunkStore
 from tasks.synthesis.audio_check import check_audio
 from tasks.synthesis.provider_urls import check_provider_url
 from tasks.synthesis.providers.http import HttpEngine
-from tasks.synthesis.retry_policy import call_with_retries, is_retryable
+from tasks.synthesis.retry_policy import call_with_retries, is_retryable, may_have_been_received
 
 BODY_TYPES = {
     "text": "text/plain; charset=utf-8",
@@ -103,7 +103,6 @@ DOWNLOAD_ATTEMPTS = 5  # downloads are free: a broken transfer is fetched again 
 
 MAX_AMBIGUOUS_RESUBMISSIONS = 1  # a submission that may already be billed is repeated once, never more
 GONE_STATUSES = frozenset({404, 410})
-AMBIGUOUS_STATUSES = frozenset({500, 502, 504})
 
 
 class JobRecord(BaseModel):
@@ -201,17 +200,12 @@ async def submit_job(engine: MaasNarEngine, chunk: PlannedChunk, submission: int
 def may_have_been_accepted(error: BaseException) -> bool:
     """A submission that reached the provider and then failed: it may be running (and billed) already.
 
-    A refused connection, a 4xx or a 503 (the service refusing work) surely was not accepted; a
-    timeout while waiting for the answer, a reset after sending, a 500, 502 or 504 (something broke
-    after the request went in), or a 200 without a usable job is ambiguous.
+    Besides what may have reached any provider (retry_policy.may_have_been_received), a 200 without a
+    usable job is ambiguous here: the job may exist.
     """
-    if isinstance(error, httpx.ConnectError | httpx.ConnectTimeout):
-        return False
-    if isinstance(error, httpx.TransportError):
+    if isinstance(error, ProviderError) and error.status is not None and 200 <= error.status < 300:
         return True
-    if isinstance(error, ProviderError):
-        return error.status is None or error.status in AMBIGUOUS_STATUSES or 200 <= error.status < 300
-    return False
+    return may_have_been_received(error)
 
 
 async def poll_job(
