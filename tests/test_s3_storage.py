@@ -80,3 +80,37 @@ def test_path_traversal_and_clashing_names_are_refused(prefect_api_url, tmp_path
     with pytest.raises(NarrationInputError, match="story.md and .*story.txt would both be written as 'story'"):
         asyncio.run(narrate_folder(source=str(folder), output=str(tmp_path / "out")))
     assert not (tmp_path / "out").exists()
+
+
+def test_the_cli_opens_the_bucket_only_with_the_storage_blocks_credentials(prefect_env, emulator, moto, bucket):
+    """`narrate --storage`: the source and output open with the block's credentials, never without them."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    fs, name = bucket
+    fs.pipe_file(f"{name}/docs/note.txt", b"A note kept in a bucket. Only the storage block can open it.")
+    NarrationStorage(base_url=f"s3://{name}", storage_options=moto.storage_options).save("cli-moto", overwrite=True)
+    provider = save_block("openai-speech", emulator.url, "s3-cli", chunk_characters=80)
+    env = {key: value for key, value in prefect_env.items() if not key.startswith("AWS_")}  # no ambient keys
+    command = [sys.executable, "-m", "flows.cli", f"s3://{name}/docs/note.txt", "--provider", provider, "--quiet"]
+    root = Path(__file__).resolve().parents[1]
+    outside = subprocess.run(
+        [*command, "--out", "s3://elsewhere/out/", "--storage", "narration-storage/cli-moto"],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert outside.returncode == 2 and "outside the storage block's base URL" in outside.stderr
+    done = subprocess.run(
+        [*command, "--out", f"s3://{name}/out/", "--storage", "narration-storage/cli-moto"],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(fs.cat_file(f"{name}/out/note.manifest.json"))["source"] == f"s3://{name}/docs/note.txt"
