@@ -17,6 +17,7 @@ import numpy as np
 from pydantic import BaseModel
 
 from speech_audio.codec import decode_pcm
+from speech_audio.memory import return_large_buffers
 from tasks.models import ChunkAudio
 from tasks.output.joins import speech_span
 from tasks.output.loudness import Loudness, apply_gain, chunk_gain_db, measure
@@ -106,7 +107,8 @@ def analyse(
 
 
 def decoded(store: ChunkStore, chunk: ChunkAudio, rate: int) -> np.ndarray:
-    """A stored chunk's samples, decoded at `rate`."""
+    """A stored chunk's samples, decoded at `rate` (large buffers are returned to the system once freed)."""
+    return_large_buffers()
     return np.frombuffer(b"".join(decode_pcm(store.read_audio(chunk), chunk.encoding, rate)), dtype=np.int16)
 
 

@@ -22,7 +22,9 @@ from tasks.output.publishing import summary_markdown, write_subtitles_and_manife
 from tasks.store.chunk_store import ChunkStore
 
 AUDIO_CREATED_EVENT = "narration.audio.created"
-ANALYSIS_THREADS = 2  # decoding and measuring release the GIL for most of their time
+# One at a time: a long chunk's analysis holds several copies of its samples (a 100-second chunk, about
+# 100 MB), and chunks measured side by side tripled a 20-hour book's peak memory.
+ANALYSIS_THREADS = 1
 
 
 @task(name="analyse-chunks", cache_policy=NO_CACHE)

@@ -101,6 +101,7 @@ async def synthesize_batch(
     uses the time the run spends waiting for the provider, instead of adding to the run after it.
     """
     results: dict[int, ChunkAudio] = {}
+    measuring = asyncio.Semaphore(1)  # one chunk measured at a time: a long chunk's samples are large
     # One batched lookup: chunks an earlier attempt of this batch stored are not requested again.
     already = await asyncio.to_thread(store.get_many, [chunk.key for chunk in chunks])
 
@@ -111,7 +112,8 @@ async def synthesize_batch(
             engine.remember(stored.request_id)
         elif after_store is not None:
             try:
-                await asyncio.to_thread(after_store, chunk, results[chunk.index])
+                async with measuring:
+                    await asyncio.to_thread(after_store, chunk, results[chunk.index])
             except Exception as error:  # noqa: BLE001 - measured again at assembly; the paid audio is kept
                 logger.warning("chunk %d: not measured after storing (%s); it will be at assembly", chunk.index, error)
         if on_chunk_done:
