@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from typing import BinaryIO
 
 import av
+import numpy as np
 
 from speech_audio.encodings import FRAGMENT_MUXERS, AudioEncoding, AudioKind, encoder_for
 
@@ -75,6 +76,18 @@ def decode_pcm(source: bytes | BinaryIO, encoding: AudioEncoding, sample_rate: i
                 yield _frame_bytes(out)
     except av.FFmpegError as error:
         raise AudioDecodeError(f"cannot decode {encoding.kind.value} audio: {error}") from error
+
+
+def decode_to_array(source: bytes | BinaryIO, encoding: AudioEncoding, sample_rate: int) -> np.ndarray:
+    """All the audio as one int16 array (s16 mono at `sample_rate`).
+
+    Gathered in a growing bytearray, not joined from a list of pieces: a chunk of several minutes
+    is then held once, not twice, while it is put together.
+    """
+    gathered = bytearray()
+    for piece in decode_pcm(source, encoding, sample_rate):
+        gathered += piece
+    return np.frombuffer(gathered, dtype=np.int16)
 
 
 def decoded_samples(source: bytes, encoding: AudioEncoding, sample_rate: int) -> int:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 from pydantic import BaseModel
 
-from speech_audio.codec import decode_pcm
+from speech_audio.codec import decode_to_array
 from speech_audio.memory import return_large_buffers
 from tasks.models import ChunkAudio
 from tasks.output.joins import speech_span
@@ -109,7 +109,7 @@ def analyse(
 def decoded(store: ChunkStore, chunk: ChunkAudio, rate: int) -> np.ndarray:
     """A stored chunk's samples, decoded at `rate` (large buffers are returned to the system once freed)."""
     return_large_buffers()
-    return np.frombuffer(b"".join(decode_pcm(store.read_audio(chunk), chunk.encoding, rate)), dtype=np.int16)
+    return decode_to_array(store.read_audio(chunk), chunk.encoding, rate)
 
 
 def limited_gain(samples: np.ndarray, rate: int, analysis: ChunkAnalysis, target: float, ceiling: float) -> float:

@@ -278,8 +278,34 @@ class _Measure:
                 lines.append((end - 1, end))
         return lines
 
+    def _second_line_start(self, i: int, j: int) -> int | None:
+        """Where the second line starts in the best two-line layout of units[i:j], or None if two lines cannot hold it.
+
+        The search below restricted to two lines, written out (most runs need exactly two): the same
+        costs, and on a tie the same choice (the later break).
+        """
+        best_cost, best_start = math.inf, None
+        for start in range(j - 1, i, -1):
+            length = self.length(start, j)
+            limit = self.limit(start, j)
+            if length > limit:
+                if length > max(self.limits.line_characters, self.limits.cjk_line_characters):
+                    break
+                continue
+            first = self.length(i, start)
+            if first > self.limit(i, start):
+                continue
+            cost = first**2 + length**2 + _boundary_penalty(self.units[start - 1], self.units[start]) * limit**2 / 2
+            if cost < best_cost:
+                best_cost, best_start = cost, start
+        return best_start
+
     def layout(self, i: int, j: int) -> tuple[str, ...]:
         """The fewest lines that hold units[i:j]: balanced (least sum of squared lengths), broken after clauses."""
+        if self.length(i, j) <= self.limit(i, j):
+            return (self.text(i, j),)  # one line holds it: no layout has fewer lines
+        if self.limits.max_lines >= 2 and (second := self._second_line_start(i, j)) is not None:
+            return (self.text(i, second), self.text(second, j))
         longest = max(self.limits.line_characters, self.limits.cjk_line_characters)
         inf = (math.inf, 0)
         # best[k][e]: least cost of laying units[i:e] out in k lines, and where the last line starts.
@@ -311,21 +337,12 @@ class _Measure:
         return tuple(self.text(a, b) for a, b in self.greedy_lines(i, j))
 
 
-def _split_sentence(sentence: TimedSentence, limits: _Limits) -> list[Cue]:
-    """The cues of one sentence: as few as fit the limits, cut where reading breaks least."""
-    units = _units(sentence.text, limits.line_characters, limits.cjk_line_characters)
-    if not units:
-        return []
-    measure = _Measure(units, limits)
-    first, last = units[0].start, units[-1].end
-    span = [(first, sentence.start), (last, sentence.end)]
-    proportional = _Timeline(list(span))
-    timed = _Timeline(span + _word_anchors(sentence, first, last)) if sentence.words else proportional
-    starts = [timed.at(unit.start, starting=True) for unit in units]
-    ends = [timed.at(unit.end, starting=False) for unit in units]
-    count = len(units)
+def _cut_points(measure: _Measure, starts: list[float], ends: list[float], limits: _Limits) -> list[tuple[int, int]]:
+    """The pieces (unit ranges) of a sentence too long for one cue: fewest pieces, then least penalty.
 
-    # Dynamic programme over cut points: fewest pieces, then least penalty (kind of cut + imbalance).
+    A dynamic programme over cut points; the penalty adds the kind of cut and the pieces' imbalance.
+    """
+    units, count = measure.units, len(measure.units)
     best: list[tuple[int, float, int]] = [(0, 0.0, 0)] + [(count + 1, math.inf, 0)] * count
     for i in range(count):
         if best[i][1] == math.inf:
@@ -341,12 +358,31 @@ def _split_sentence(sentence: TimedSentence, limits: _Limits) -> list[Cue]:
             candidate = (best[i][0] + 1, best[i][1] + cost, i)
             if candidate[:2] < best[j][:2]:
                 best[j] = candidate
-
     cuts = [count]
     while cuts[-1]:
         cuts.append(best[cuts[-1]][2])
     cuts.reverse()
-    pieces = list(zip(cuts, cuts[1:], strict=False))
+    return list(zip(cuts, cuts[1:], strict=False))
+
+
+def _split_sentence(sentence: TimedSentence, limits: _Limits) -> list[Cue]:
+    """The cues of one sentence: as few as fit the limits, cut where reading breaks least."""
+    units = _units(sentence.text, limits.line_characters, limits.cjk_line_characters)
+    if not units:
+        return []
+    measure = _Measure(units, limits)
+    first, last = units[0].start, units[-1].end
+    span = [(first, sentence.start), (last, sentence.end)]
+    proportional = _Timeline(list(span))
+    timed = _Timeline(span + _word_anchors(sentence, first, last)) if sentence.words else proportional
+    starts = [timed.at(unit.start, starting=True) for unit in units]
+    ends = [timed.at(unit.end, starting=False) for unit in units]
+    count = len(units)
+
+    if count == 1 or (ends[-1] - starts[0] <= limits.max_seconds and all(measure.greedy_fits(0))):
+        pieces = [(0, count)]  # the whole sentence fits one cue: no cut can do better than none
+    else:
+        pieces = _cut_points(measure, starts, ends, limits)
 
     def times(timeline: _Timeline) -> list[tuple[float, float]]:
         return [

@@ -9,6 +9,8 @@ does not click.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 
 FULL_SCALE = 32768.0
@@ -25,16 +27,48 @@ def speech_span(samples: np.ndarray, sample_rate: int) -> tuple[int, int] | None
     """
     if len(samples) == 0:
         return None
-    centred = samples.astype(np.float64) - np.median(samples)
     window = max(1, round(WINDOW_SECONDS * sample_rate))
-    from scipy.ndimage import uniform_filter1d  # imported when first needed: scipy is slow to import
-
-    power = uniform_filter1d(np.square(centred, out=centred), size=window, mode="constant")  # mean square
-    threshold = max(power.max() * 10 ** (RELATIVE_THRESHOLD_DB / 10), FULL_SCALE**2 * 10 ** (FLOOR_DBFS / 10))
-    loud = power > threshold
-    if not loud.any():
+    centre = float(np.median(samples))
+    peak = max(power.max() for _, power in _envelope_blocks(samples, centre, window))
+    threshold = max(peak * 10 ** (RELATIVE_THRESHOLD_DB / 10), FULL_SCALE**2 * 10 ** (FLOOR_DBFS / 10))
+    start = next(
+        (offset + int(np.argmax(loud)) for offset, loud in _loud_blocks(samples, centre, window, threshold)), None
+    )
+    if start is None:
         return None
-    return int(np.argmax(loud)), len(loud) - int(np.argmax(loud[::-1]))
+    offset, loud = next(_loud_blocks(samples, centre, window, threshold, reverse=True))
+    return start, offset + len(loud) - int(np.argmax(loud[::-1]))
+
+
+ENVELOPE_BLOCK = 1 << 16  # samples measured at a time: a chunk of several minutes never needs a float copy
+
+
+def _envelope_blocks(
+    samples: np.ndarray, centre: float, window: int, *, reverse: bool = False
+) -> Iterator[tuple[int, np.ndarray]]:
+    """(offset, mean square over `window` samples centred on each sample, zero outside the chunk), block by block.
+
+    Blocks keep memory to a few hundred kB whatever the chunk's length; `reverse` walks from the end.
+    """
+    left, right = window // 2, window - 1 - window // 2
+    offsets = range(0, len(samples), ENVELOPE_BLOCK)
+    for offset in reversed(offsets) if reverse else offsets:
+        end = min(offset + ENVELOPE_BLOCK, len(samples))
+        lo, hi = max(0, offset - left), min(len(samples), end + right)
+        centred = samples[lo:hi].astype(np.float64) - centre
+        padded = np.concatenate((np.zeros(left - (offset - lo)), centred, np.zeros(right - (hi - end))))
+        sums = np.concatenate(([0.0], np.cumsum(np.square(padded, out=padded))))
+        yield offset, (sums[window:] - sums[:-window]) / window
+
+
+def _loud_blocks(
+    samples: np.ndarray, centre: float, window: int, threshold: float, *, reverse: bool = False
+) -> Iterator[tuple[int, np.ndarray]]:
+    """(offset, loud mask) of the blocks that hold a sample over `threshold`, in walking order."""
+    for offset, power in _envelope_blocks(samples, centre, window, reverse=reverse):
+        loud = power > threshold
+        if loud.any():
+            yield offset, loud
 
 
 def trim(samples: np.ndarray, sample_rate: int, *, keep_seconds: float = 0.02) -> np.ndarray:
@@ -53,11 +87,15 @@ def trim(samples: np.ndarray, sample_rate: int, *, keep_seconds: float = 0.02) -
 
 def fade_edges(samples: np.ndarray, sample_rate: int, *, fade_seconds: float = 0.005) -> np.ndarray:
     """Raised-cosine fade in and out over `fade_seconds` (at most half the chunk each), starting and ending at 0."""
+    return fade_edges_in_place(samples.copy(), sample_rate, fade_seconds=fade_seconds)
+
+
+def fade_edges_in_place(samples: np.ndarray, sample_rate: int, *, fade_seconds: float = 0.005) -> np.ndarray:
+    """fade_edges on int16 samples the caller owns: only the faded ends are touched, no copy of the chunk."""
     length = min(round(fade_seconds * sample_rate), len(samples) // 2)
     if length == 0:
-        return samples.copy()
+        return samples
     ramp = np.sin(0.5 * np.pi * np.arange(length) / length) ** 2  # 0 at the edge, rising to just under 1
-    faded = samples.astype(np.float64)
-    faded[:length] *= ramp
-    faded[len(faded) - length :] *= ramp[::-1]
-    return np.rint(faded).astype(np.int16)
+    samples[:length] = np.rint(samples[:length] * ramp)
+    samples[len(samples) - length :] = np.rint(samples[len(samples) - length :] * ramp[::-1])
+    return samples

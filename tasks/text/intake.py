@@ -43,7 +43,8 @@ def _read_bytes(url: str, storage_options: dict | None) -> bytes:
                 "source", f"{url} is {size:,} bytes, over the limit of {limit:,} (NARRATION_MAX_SOURCE_BYTES)"
             )
         with fs.open(path, "rb") as file:
-            data = file.read(limit + 1)
+            # Read no more than the file holds: a read of `limit + 1` bytes reserves that much up front.
+            data = file.read((limit if size is None else min(size, limit)) + 1)
     except FileNotFoundError:
         raise NarrationInputError("source", f"{url} does not exist") from None
     except IsADirectoryError:
@@ -58,7 +59,9 @@ def _read_bytes(url: str, storage_options: dict | None) -> bytes:
 def check_document(document: Document, field: str) -> Document:
     """Refuse a document with nothing to speak, or more than the character limit, naming the field and the limit."""
     if not document.blocks:
-        raise NarrationInputError(field, "there is nothing to speak in it (no words outside markup); give at least one word")
+        raise NarrationInputError(
+            field, "there is nothing to speak in it (no words outside markup); give at least one word"
+        )
     characters = sum(len(block.text) for block in document.blocks)
     limit = settings().max_source_characters
     if characters > limit:
@@ -85,7 +88,9 @@ def load_document(
         return check_document(document_from_text(text, input_format or "text", options), "text")
     assert source is not None
     detect_format(source, input_format)  # an unsupported format is refused before anything is read
-    return check_document(read_document(read_source_bytes(source, storage_options), source, input_format, options), "source")
+    return check_document(
+        read_document(read_source_bytes(source, storage_options), source, input_format, options), "source"
+    )
 
 
 def subtitle_format(source: str | None, input_format: str | None = None) -> str | None:
