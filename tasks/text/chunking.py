@@ -101,14 +101,23 @@ def sentence_pieces(text: str, limit: int, language: str) -> list[str]:
     """A block's sentences, each within `limit` (long ones split), whitespace kept."""
     pieces: list[str] = []
     for sentence in split_sentences(text, language):
-        pieces.extend(split_long_sentence(sentence, limit))
+        if len(sentence) <= limit:  # nearly every sentence: kept whole without a call
+            pieces.append(sentence)
+        else:
+            pieces.extend(split_long_sentence(sentence, limit))
     return pieces
 
 
-def _cut_weight(piece: str) -> float:
-    """A number in [0, 1) that depends only on the piece's text: where the content says to cut."""
-    digest = hashlib.blake2b(piece.strip().encode("utf-8"), digest_size=8).digest()
-    return int.from_bytes(digest, "big") / _HASH_SPACE
+def _cut_weights(pieces: Sequence[str]) -> list[float]:
+    """For each piece a number in [0, 1) that depends only on its text: where the content says to cut.
+
+    Part of the chunk contract (it decides where version-2 chunks end): never change how it is computed.
+    """
+    blake2b, from_bytes = hashlib.blake2b, int.from_bytes
+    return [
+        from_bytes(blake2b(piece.strip().encode("utf-8"), digest_size=8).digest(), "big") / _HASH_SPACE
+        for piece in pieces
+    ]
 
 
 def _size(pieces: Sequence[str]) -> int:
@@ -139,11 +148,12 @@ def content_chunks(text: str, limit: int, language: str = "en") -> list[str]:
     """One block's chunks, cut where the content says (see the module's docstring); stripped, none empty."""
     pieces = sentence_pieces(text, limit, language)
     target = max(1.0, TARGET_SHARE * limit)
-    weights = [_cut_weight(piece) for piece in pieces]
+    weights = _cut_weights(pieces)
     runs: list[list[str]] = []
     start = 0
+    last = len(pieces) - 1
     for i, (piece, weight) in enumerate(zip(pieces, weights, strict=True)):
-        if i == len(pieces) - 1 or weight < len(piece.strip()) / target:
+        if i == last or weight < len(piece.strip()) / target:
             runs.extend(_split_to_fit(pieces[start : i + 1], weights[start : i + 1], limit))
             start = i + 1
     return _join_wordless([text for text in ("".join(run).strip() for run in runs) if text], limit)
