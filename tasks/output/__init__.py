@@ -5,7 +5,14 @@ Library code except `progress` (it updates a Prefect artifact); the task runs ar
 
 from tasks import lazy_exports
 
-__all__ = ["build_manifest", "check_writable", "join_url", "name_for", "write_narration", "write_subtitles_and_manifest"]
+__all__ = [
+    "build_manifest",
+    "check_writable",
+    "join_url",
+    "name_for",
+    "write_narration",
+    "write_subtitles_and_manifest",
+]
 __getattr__, __dir__ = lazy_exports(
     __name__,
     {

@@ -13,6 +13,8 @@ sentence's share of characters only where no pause fits.
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 from pydantic import BaseModel
 
@@ -28,6 +30,10 @@ from tasks.text.chunking import split_sentences
 ANALYSIS_VERSION = 1
 ANALYSIS_RATE = 24_000
 MAX_MAKEUP_DB = 3.0  # what making up for the limiter may add, at most
+# One chunk measured at a time in the process, whoever asks (each batch of a run measures its chunks as they
+# are stored, and assembly measures what is left): a long chunk's samples are large, and several of them
+# decoded side by side is what made a long book's peak memory grow.
+_MEASURING = threading.Lock()
 ENGINE_PAUSE_REACH = 0.15  # an engine's sentence start this close after a pause's end places the sentence end there
 
 
@@ -140,13 +146,17 @@ def analysis_for(
 
     `loudness` is (target, ceiling): the gain for it is worked out once and kept in the sidecar too.
     """
-    analysis, samples = _stored_or_new(store, chunk, text, language, units)
-    if loudness is not None and _gain_key(*loudness) not in analysis.gains:
-        if samples is None:
-            samples = decoded(store, chunk, ANALYSIS_RATE)
-        gains = analysis.gains | {_gain_key(*loudness): limited_gain(samples, ANALYSIS_RATE, analysis, *loudness)}
-        analysis = analysis.model_copy(update={"gains": gains})
-        store.write_sidecar(chunk.key, "analysis", analysis.model_dump_json().encode())
+    kept = _stored(store, chunk)
+    if kept is not None and (loudness is None or _gain_key(*loudness) in kept.gains):
+        return kept  # nothing to measure: no need to wait for the chunk being measured
+    with _MEASURING:
+        analysis, samples = _stored_or_new(store, chunk, text, language, units)
+        if loudness is not None and _gain_key(*loudness) not in analysis.gains:
+            if samples is None:
+                samples = decoded(store, chunk, ANALYSIS_RATE)
+            gain = limited_gain(samples, ANALYSIS_RATE, analysis, *loudness)
+            analysis = analysis.model_copy(update={"gains": analysis.gains | {_gain_key(*loudness): gain}})
+            store.write_sidecar(chunk.key, "analysis", analysis.model_dump_json().encode())
     return analysis
 
 
@@ -155,18 +165,24 @@ def gain_of(analysis: ChunkAnalysis, target: float, ceiling: float) -> float:
     return analysis.gains[_gain_key(target, ceiling)]
 
 
+def _stored(store: ChunkStore, chunk: ChunkAudio) -> ChunkAnalysis | None:
+    """The analysis kept beside the chunk, if there is one of this version that reads."""
+    stored = store.read_sidecar(chunk.key, "analysis")
+    if stored is None:
+        return None
+    try:
+        analysis = ChunkAnalysis.model_validate_json(stored)
+    except ValueError:
+        return None  # unreadable: measured again
+    return analysis if analysis.version == ANALYSIS_VERSION else None
+
+
 def _stored_or_new(
     store: ChunkStore, chunk: ChunkAudio, text: str, language: str, units: list[str] | None
 ) -> tuple[ChunkAnalysis, np.ndarray | None]:
     """The kept analysis (and no samples), or a new one, kept, with the samples it was measured on."""
-    stored = store.read_sidecar(chunk.key, "analysis")
-    if stored is not None:
-        try:
-            analysis = ChunkAnalysis.model_validate_json(stored)
-            if analysis.version == ANALYSIS_VERSION:
-                return analysis, None
-        except ValueError:
-            pass  # unreadable or from another version: measured again below
+    if (kept := _stored(store, chunk)) is not None:
+        return kept, None
     samples = decoded(store, chunk, ANALYSIS_RATE)
     analysis = analyse(samples, ANALYSIS_RATE, text, language, chunk.sentence_starts, units)
     store.write_sidecar(chunk.key, "analysis", analysis.model_dump_json().encode())

@@ -9,6 +9,7 @@ asks -16 LUFS of stereo, which a mono file matches at -19 LUFS once players send
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import av
@@ -30,7 +31,12 @@ FULL_SCALE = 32768.0
 # (3.1 dB). Each ceiling keeps speech at the target under -1 dBTP once decoded. MP3's is -2, not
 # -3: limiting peaky speech to -3 cost the programme 0.75 LU of its target; a chunk driven 20 dB into
 # the limiter may then decode slightly above -1.
-CEILING_DBTP_FOR: dict[AudioKind, float] = {AudioKind.MP3: -2.0, AudioKind.OPUS: -2.0, AudioKind.AAC: -4.0, AudioKind.M4B: -4.0}
+CEILING_DBTP_FOR: dict[AudioKind, float] = {
+    AudioKind.MP3: -2.0,
+    AudioKind.OPUS: -2.0,
+    AudioKind.AAC: -4.0,
+    AudioKind.M4B: -4.0,
+}
 
 OVERSAMPLING = 4  # BS.1770 Annex 2: true peak from a 4x oversampled signal
 ATTACK_SECONDS = 0.003  # gain falls over two ramps of this length before a peak
@@ -55,8 +61,26 @@ def _check(samples: np.ndarray, sample_rate: int) -> None:
         raise NarrationInputError("sample_rate", f"{sample_rate} Hz is not a sample rate")
 
 
-def _ebur128_metadata(samples: np.ndarray, sample_rate: int) -> list[tuple[int, dict[str, str]]]:
-    """Run FFmpeg's ebur128 over the samples; (end sample, lavfi.r128.* values) of each 100 ms frame it reports."""
+def _padded_pieces(samples: np.ndarray, lead: int, total: int) -> Iterator[np.ndarray]:
+    """`lead` samples of silence, the samples, then silence up to `total`, in pieces of at most FEED_SAMPLES.
+
+    The padding is made piece by piece, so a long chunk is never copied whole to pad it.
+    """
+    silence = np.zeros(min(FEED_SAMPLES, max(lead, total - lead - len(samples), 0)), dtype=np.int16)
+    for start in range(0, lead, FEED_SAMPLES):
+        yield silence[: min(FEED_SAMPLES, lead - start)]
+    for start in range(0, len(samples), FEED_SAMPLES):
+        yield samples[start : start + FEED_SAMPLES]
+    tail = total - lead - len(samples)
+    for start in range(0, tail, FEED_SAMPLES):
+        yield silence[: min(FEED_SAMPLES, tail - start)]
+
+
+def _ebur128_metadata(pieces: Iterable[np.ndarray], sample_rate: int) -> list[tuple[int, dict[str, str]]]:
+    """Run FFmpeg's ebur128 over the pieces; (end sample, lavfi.r128.* values) of each 100 ms frame it reports.
+
+    ebur128 frames its output in 100 ms steps whatever the input's framing, so pieces may be any size.
+    """
     graph = av.filter.Graph()
     source = graph.add_abuffer(format="s16", sample_rate=sample_rate, layout="mono")
     meter = graph.add("ebur128", "peak=true:metadata=1")
@@ -75,11 +99,12 @@ def _ebur128_metadata(samples: np.ndarray, sample_rate: int) -> list[tuple[int, 
             if frame.metadata:
                 reports.append((frame.pts + frame.samples, dict(frame.metadata)))
 
-    for start in range(0, len(samples), FEED_SAMPLES):
-        piece = samples[start : start + FEED_SAMPLES]
+    position = 0
+    for piece in pieces:
         frame = av.AudioFrame.from_ndarray(piece.reshape(1, -1), format="s16", layout="mono")
         frame.sample_rate = sample_rate
-        frame.pts = start
+        frame.pts = position
+        position += len(piece)
         graph.push(frame)
         drain()
     graph.push(None)
@@ -113,9 +138,7 @@ def measure(samples: np.ndarray, sample_rate: int) -> Loudness:
     else:  # lead in with silence so that a report ends exactly where the clip ends, its window holding all of it
         lead = -(-(window + length) // frame) * frame - length
         padded_length = lead + length + frame
-    padded = np.zeros(padded_length, dtype=np.int16)
-    padded[lead : lead + length] = samples
-    reports = _ebur128_metadata(padded, sample_rate)
+    reports = _ebur128_metadata(_padded_pieces(samples, lead, padded_length), sample_rate)
     true_peak = _db(float(reports[-1][1]["lavfi.r128.true_peak"]))
     if length >= window:
         integrated = float([values for end, values in reports if end <= lead + length][-1]["lavfi.r128.I"])

@@ -31,9 +31,12 @@ def summary_markdown(manifest: Manifest) -> str:
     )
     more = f"\n\n…and {len(manifest.chunks) - 200} more chunks." if len(manifest.chunks) > 200 else ""
     chapters = "".join(
-        f"| {i + 1} | {c.title} | {c.start_seconds:.1f} | {c.end_seconds:.1f} |\n" for i, c in enumerate(manifest.chapters)
+        f"| {i + 1} | {c.title} | {c.start_seconds:.1f} | {c.end_seconds:.1f} |\n"
+        for i, c in enumerate(manifest.chapters)
     )
-    chapter_table = f"\n## Chapters\n\n| # | title | start s | end s |\n|---|---|---|---|\n{chapters}" if chapters else ""
+    chapter_table = (
+        f"\n## Chapters\n\n| # | title | start s | end s |\n|---|---|---|---|\n{chapters}" if chapters else ""
+    )
     loudness = (
         f"- **Loudness**: {manifest.loudness.integrated_lufs:.1f} LUFS (target {manifest.loudness.target_lufs:g}), "
         f"true peak {manifest.loudness.true_peak_dbtp:.1f} dBTP\n"

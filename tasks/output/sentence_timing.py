@@ -21,6 +21,7 @@ import numpy as np
 from tasks.errors import NarrationInputError
 
 FRAME_SECONDS = 0.01
+FRAMES_PER_BLOCK = 4096
 # Quieter than this is silence whatever the chunk: about 3 LSB RMS in 16-bit audio.
 ABSOLUTE_FLOOR_DB = -80.0
 # Otherwise silence is below this much under the chunk's speech level (loud speech, clean silence) …
@@ -83,8 +84,12 @@ def _frames(samples: np.ndarray, sample_rate: int) -> _Frames:
     frame = max(1, round(sample_rate * FRAME_SECONDS))
     full = samples.size // frame
     # Mean square per frame, in float32 through einsum: a minute of 24 kHz audio in about a millisecond.
-    framed = samples[: full * frame].reshape(full, frame).astype(np.float32)
-    power = np.einsum("ij,ij->i", framed, framed) / frame
+    # A few thousand frames at a time, so a chunk of several minutes is never copied whole to float.
+    framed = samples[: full * frame].reshape(full, frame)
+    power = np.empty(full, dtype=np.float32)
+    for first in range(0, full, FRAMES_PER_BLOCK):
+        block = framed[first : first + FRAMES_PER_BLOCK].astype(np.float32)
+        power[first : first + len(block)] = np.einsum("ij,ij->i", block, block) / frame
     if samples.size > full * frame:
         tail = samples[full * frame :].astype(np.float32)
         power = np.append(power, np.dot(tail, tail) / tail.size)
