@@ -14,6 +14,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.events import emit_event
 
 from speech_audio.encodings import AudioKind
+from speech_audio.memory import return_large_buffers
 from tasks.models import ChunkAudio, Manifest, PlannedChunk
 from tasks.output.assembly import AssembledAudio, write_narration
 from tasks.output.chunk_analysis import ChunkAnalysis, analysis_for
@@ -22,6 +23,7 @@ from tasks.output.publishing import summary_markdown, write_subtitles_and_manife
 from tasks.store.chunk_store import ChunkStore
 
 AUDIO_CREATED_EVENT = "narration.audio.created"
+return_large_buffers()  # imported with the flow, before its worker threads start: they all get the setting
 # One at a time: a long chunk's analysis holds several copies of its samples (a 100-second chunk, about
 # 100 MB), and chunks measured side by side tripled a 20-hour book's peak memory.
 ANALYSIS_THREADS = 1
