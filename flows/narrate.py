@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
+from prefect.utilities.annotations import quote
 
 from flows.allowed import enforce, roots_for_this_run, within_storage
 from flows.narrate_long_job import narrate_long_jobs
@@ -112,7 +113,7 @@ async def chapter_files(
             stem = f"{name}.{number:02d}"
             audio = await assemble_audio(
                 request.chunk_store_url,
-                part,
+                quote(part),
                 kind,
                 request.output_sample_rate,
                 join_url(request.output, f"{stem}.{extension}"),
@@ -146,6 +147,9 @@ def dry_run_plan(
     )
 
 
+# Large task arguments (the document, chunk lists, placements, the manifest) go in `quote(...)`: Prefect
+# would otherwise walk every item of them twice per task call looking for futures, which cost more than
+# the work of the tasks that take them.
 @flow(name="narrate", description="Narrate a text or document into stored audio, subtitles and a manifest.")
 async def narrate(request: NarrationRequest) -> Manifest | NarrationPlan:
     """Read, chunk, synthesize what the chunk store lacks, assemble once, publish atomically."""
@@ -177,8 +181,8 @@ async def narrate(request: NarrationRequest) -> Manifest | NarrationPlan:
     kind = subtitle_format(request.source, request.input_format)
     subtitles = (kind, read_subtitle_file(request.source)) if kind and engine.accepts_subtitle_files else None
     lexicon = read_lexicon(request.lexicon) if request.lexicon else None
-    chunks = await plan(document, engine, request.chunk_store_url, subtitles, lexicon)
-    stored = await find_stored(request.chunk_store_url, [chunk.key for chunk in chunks])
+    chunks = await plan(quote(document), engine, request.chunk_store_url, subtitles, lexicon)
+    stored = await find_stored(request.chunk_store_url, quote([chunk.key for chunk in chunks]))
     missing = [chunk for chunk in chunks if chunk.key not in stored]
     to_request = chunks if engine.sequential and missing else missing
     logger.info(
@@ -210,7 +214,9 @@ async def narrate(request: NarrationRequest) -> Manifest | NarrationPlan:
     loudness = loudness_setting(request)
     # a subtitle file sent whole comes back as one answer: its own cues are timed in it, one by one
     cues = [cue.text for cue in document.cues if has_words(cue.text)] if subtitles else None
-    analyses = await analyse_chunks(request.chunk_store_url, chunks, audio, engine.language, loudness, cues)
+    analyses = await analyse_chunks(
+        request.chunk_store_url, quote(chunks), quote(audio), engine.language, loudness, cues
+    )
     chapters = chapter_starts(document, chunks)
     placements = place_chunks(
         chunks, audio, analyses, request.pauses, request.loudness_lufs, output_kind, {first for _, first in chapters}
@@ -224,7 +230,7 @@ async def narrate(request: NarrationRequest) -> Manifest | NarrationPlan:
             return published
         assembled = await assemble_audio(
             request.chunk_store_url,
-            placements,
+            quote(placements),
             output_kind,
             request.output_sample_rate,
             join_url(request.output, f"{name}.{extension}"),
@@ -258,7 +264,7 @@ async def narrate(request: NarrationRequest) -> Manifest | NarrationPlan:
         manifest = build_manifest(facts, assembled, sentences, chapter_entries)
         manifest.settings_sha256 = request.settings_sha256()
         manifest.source_read_at = read_at.isoformat()
-        await publish_narration(manifest, subtitles, manifest_url, chapter_texts)
+        await publish_narration(quote(manifest), quote(subtitles), manifest_url, chapter_texts)
         await asyncio.to_thread(prune_superseded, request.output, name, manifest)
     logger.info("narration written to %s (%.1f s)", manifest.audio, manifest.duration_seconds)
     return manifest
