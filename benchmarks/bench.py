@@ -196,7 +196,7 @@ def b3(emulator, server, smoke: bool) -> list[Row]:
                     "--sample-rate",
                     "16000",
                 ],
-                server.env,
+                {**server.env, "NARRATION_WARM_RUNNER": "0"},  # measure the process that does the work
             )
         results[hours] = (rss, seconds)
     (h1, (r1, s1)), (h2, (r2, s2)) = results.items()
@@ -272,9 +272,23 @@ def _timed_cli(args: list[str], env: dict) -> float:
     return time.perf_counter() - started
 
 
+def _wait_for_warm_runner(env: dict, timeout: float = 600.0) -> float:
+    """Seconds until `narrate server status` shows a ready warm runner (the first command started it)."""
+    started = time.perf_counter()
+    while time.perf_counter() - started < timeout:
+        shown = subprocess.run(
+            [sys.executable, "-m", "flows.cli", "server", "status"], cwd=ROOT, env=env, capture_output=True, text=True
+        )
+        if any(line.startswith("runner:") and ", ready," in line for line in shown.stdout.splitlines()):
+            return time.perf_counter() - started
+        time.sleep(0.25)
+    raise RuntimeError(f"no warm runner was ready within {timeout:.0f} s")
+
+
 def b6(server, smoke: bool) -> list[Row]:
-    """narrate --text "Hello.": the first command on a fresh machine (it starts the local background server),
-    later commands (which reuse it), and commands against an external server."""
+    """narrate --text "Hello.": the first command on a fresh machine (it starts the local background server
+    and, in the background, a warm runner), later commands (run by that runner, once `narrate server status`
+    shows it ready: the wait is reported, not timed), and commands against an external server (no runner)."""
     runs = 2 if smoke else 5
     hello = ["--text", "Hello.", "--quiet", "--out"]
     fresh_home = tempfile.mkdtemp(prefix="narration-bench-fresh-")
@@ -285,6 +299,7 @@ def b6(server, smoke: bool) -> list[Row]:
     try:
         with tempfile.TemporaryDirectory() as out:
             first = _timed_cli([*hello, out], local)
+        warming = _wait_for_warm_runner(local)
         later = []
         for _ in range(runs):
             with tempfile.TemporaryDirectory() as out:
@@ -298,9 +313,14 @@ def b6(server, smoke: bool) -> list[Row]:
     later_median, external_median = statistics.median(later), statistics.median(external)
     spread = lambda times: f"{min(times):.2f}–{max(times):.2f}"  # noqa: E731
     return [
-        Row('B6 narrate --text "Hello.", first command on a fresh machine (starts the local server)', "report", f"{first:.1f} s", None),
         Row(
-            f'B6 narrate --text "Hello.", later commands, median of {runs}',
+            'B6 narrate --text "Hello.", first command on a fresh machine (starts the local server and a warm runner)',
+            "report",
+            f"{first:.1f} s (runner ready {warming:.1f} s after it ended)",
+            None,
+        ),
+        Row(
+            f'B6 narrate --text "Hello.", later commands (warm runner ready), median of {runs}',
             "≤ 3.0 s",
             f"{later_median:.2f} s ({spread(later)})",
             later_median <= 3.0,

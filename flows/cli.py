@@ -3,7 +3,9 @@
 Input is checked before Prefect is imported (that alone costs seconds), so a typo fails fast
 with the field and the limit named; the flow checks the same things again for UI and API runs.
 Without a configured PREFECT_API_URL the run goes to a local server in the background that the first
-command starts and later ones reuse (`flows/local_server.py`), not to an ephemeral server per command.
+command starts and later ones reuse (`flows/local_server.py`), not to an ephemeral server per command;
+there a later command does not even import Prefect: a warm runner the first one started runs it
+(`flows/warm_runner.py`), and without one that matches, the command runs the flow itself.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import logging
 import os
 import sys
 import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -22,6 +26,7 @@ from speech_audio.encodings import OutputFormat
 
 EXIT_BAD_INPUT = 2
 EXIT_FAILED = 1
+EXIT_INTERRUPTED = 130  # as a shell reports SIGINT
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -100,10 +105,12 @@ def build_request(args: argparse.Namespace):
     )
 
 
-def precheck(request) -> None:
+def precheck(request, *, local_engine: bool = True) -> None:
     """What can be checked without Prefect: the text, the output, and the local engine's voice and speed.
 
     With a storage block the credentials are in Prefect, so the flow checks source and output itself.
+    The local engine's check imports Prefect (its block is a Prefect block): `local_engine=False` leaves
+    it to `check_local_engine`, which a warm runner does for the command.
     """
     from tasks.models import text_sha256
     from tasks.output.location import check_writable, name_for
@@ -120,6 +127,12 @@ def precheck(request) -> None:
     name_for(request.source, text_sha256(document.spoken_text()), request.name)
     if not request.storage:
         check_writable(request.output)
+    if local_engine:
+        check_local_engine(request)
+
+
+def check_local_engine(request) -> None:
+    """The local engine's voice and speed, before anything runs."""
     if request.provider == "local-speech":
         from blocks.local_speech import LocalSpeech
         from tasks.synthesis.providers import engine_for
@@ -127,14 +140,14 @@ def precheck(request) -> None:
         asyncio.run(engine_for(LocalSpeech(), request.voice, request.speed).prepare())
 
 
-def _run(request, show_progress: bool):
+@contextmanager
+def progress_bar(show: bool) -> Iterator[Callable[[int, int, str], None] | None]:
+    """A rich progress bar on the terminal, and the callback that moves it; None when not shown."""
+    if not show:
+        yield None
+        return
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from flows.narrate import narrate
-    from tasks.output import progress as run_progress
-
-    if not show_progress:
-        return asyncio.run(narrate(request))
     with Progress(
         TextColumn("[bold]narrating"),
         BarColumn(),
@@ -150,6 +163,16 @@ def _run(request, show_progress: bool):
                 rows[what] = bar.add_task(what, total=total)
             bar.update(rows[what], completed=done, total=total)
 
+        yield on_progress
+
+
+def _run(request, show_progress: bool):
+    from flows.narrate import narrate
+    from tasks.output import progress as run_progress
+
+    with progress_bar(show_progress) as on_progress:
+        if on_progress is None:
+            return asyncio.run(narrate(request))
         run_progress.add_listener(on_progress)
         try:
             return asyncio.run(narrate(request))
@@ -157,19 +180,37 @@ def _run(request, show_progress: bool):
             run_progress.remove_listener(on_progress)
 
 
+def _run_warm(target, request, show_progress: bool):
+    """The request run by the warm runner of `target`: an Outcome, or NotServed (the command runs it itself)."""
+    from flows import warm_runner
+
+    with progress_bar(show_progress) as on_progress:
+        return warm_runner.run(target, request.model_dump(mode="json"), on_progress)
+
+
+def _warm_target():
+    """The warm runner this command may use (None: turned off, or runs not surely going to the local server)."""
+    from flows import warm_runner
+    from flows.local_server import default_home
+
+    return warm_runner.target_for(default_home())
+
+
 SERVER_HELP = """\
 The local Prefect server: without PREFECT_API_URL (in the environment or the active Prefect profile), the
 first `narrate` starts one in the background (in PREFECT_HOME, else $XDG_DATA_HOME/narration-orchestrator/prefect)
 and later commands reuse it.
-  narrate server status   print its URL, pid and home, or "not running" (exit code 1)
+  narrate server status   print its URL, pid and home, or "not running" (exit code 1), and its warm runners
   narrate server start    start it now (the first narration would)
-  narrate server stop     stop it and remove its record
+  narrate server stop     stop it and its warm runners, and remove their records
+Later commands are run by a warm runner the first one starts (Prefect imported once; it exits after
+15 idle minutes); NARRATION_WARM_RUNNER=0 runs every command in its own process.
 A document named `server` is given as ./server."""
 
 
 def server_command(argv: list[str]) -> int:
-    """`narrate server start|status|stop`: the background server narrate starts and reuses."""
-    from flows import local_server
+    """`narrate server start|status|stop`: the background server narrate starts and reuses, and its warm runners."""
+    from flows import local_server, warm_runner
 
     parser = argparse.ArgumentParser(
         prog="narrate server",
@@ -179,12 +220,14 @@ def server_command(argv: list[str]) -> int:
     parser.add_argument("action", choices=["start", "status", "stop"])
     action = parser.parse_args(argv).action
     home = local_server.default_home()
+    stopped_runners: list[int] = []
     try:
         if action == "start":
             server = local_server.ensure(home, announce=_say)
         elif action == "status":
             server = local_server.status(home)
         else:
+            stopped_runners = warm_runner.stop_all(home)  # first: a runner never outlives its server
             server = local_server.stop(home)
     except local_server.LocalServerError as error:
         print(f"narrate: failed: {error}", file=sys.stderr)
@@ -193,12 +236,20 @@ def server_command(argv: list[str]) -> int:
         _say(f"note: PREFECT_API_URL is set, so narrate uses {os.environ['PREFECT_API_URL']}, not this server")
     if server is None:
         print(f"not running (home: {home})")
-        return 1 if action == "status" else 0
-    if action == "stop":
+    elif action == "stop":
         print(f"stopped: {server.url} (pid {server.pid}, home: {server.home})")
     else:
         print(f"running: {server.url}\npid:     {server.pid}\nhome:    {server.home}")
-    return 0
+    for pid in stopped_runners:
+        print(f"stopped warm runner: pid {pid}")
+    if action == "status":
+        for runner in warm_runner.runners(home):
+            state = "ready" if runner.ready else "warming up"
+            print(
+                f"runner:  pid {runner.pid}, {state}, {runner.served} runs served, {runner.running} running, "
+                f"folder {runner.cwd}"
+            )
+    return 1 if server is None and action == "status" else 0
 
 
 def _say(message: str) -> None:
@@ -220,22 +271,28 @@ def _keep_prefect_files_out_of_home_dot_prefect() -> None:
     os.environ["PREFECT_HOME"] = str(home)
 
 
-def connect_prefect() -> str:
+def connect_prefect(*, start_server: bool = True) -> str:
     """The API this run talks to: PREFECT_API_URL if configured anywhere Prefect looks, else the local server.
 
     Called once the input is known to be good (Prefect is about to be imported for the run anyway). The URL
     goes into the environment and Prefect's global settings, so every thread (event and log workers
     included) and every subprocess sees it; no ephemeral server is ever started in this process.
+    `start_server=False` (a warm runner) refuses rather than start the local server.
     """
     from prefect.settings import get_current_settings
 
+    from flows.shared_tls import share_prefect_api_contexts
+
+    share_prefect_api_contexts()  # a run opens five API clients: one SSL context, not five (0.2 s each)
     if url := get_current_settings().api.url:
         return url
     from prefect.context import refresh_global_settings_context
 
-    from flows.local_server import default_home, ensure
+    from flows.local_server import LocalServerError, default_home, ensure, status
 
-    server = ensure(default_home(), announce=_say)
+    server = ensure(default_home(), announce=_say) if start_server else status(default_home())
+    if server is None:
+        raise LocalServerError(f"no local server is running in {default_home()}")
     os.environ["PREFECT_API_URL"] = server.url
     refresh_global_settings_context()
     return server.url
@@ -255,26 +312,41 @@ def deliver_events(timeout: float = 30.0) -> None:
     waiter.join(timeout)  # an unreachable server must not hang the command; the exit drain still tries
 
 
-def print_plan(plan) -> None:
+def plan_lines(plan) -> list[str]:
     """What a dry run found: the bill before anything is paid."""
     cost = (
         "unknown (set the block's price_per_million_characters)"
         if plan.estimated_cost is None
         else f"{plan.estimated_cost:g}"
     )
-    print(f"provider:           {plan.provider}")
-    print(f"chunks:             {plan.chunks} ({plan.characters:,} characters)")
-    print(f"already stored:     {plan.chunks_stored} chunks (nothing to pay)")
-    print(f"to synthesize:      {plan.chunks_to_synthesize} chunks")
-    print(f"characters to bill: {plan.characters_to_bill:,}")
-    print(f"estimated cost:     {cost}")
+    lines = [
+        f"provider:           {plan.provider}",
+        f"chunks:             {plan.chunks} ({plan.characters:,} characters)",
+        f"already stored:     {plan.chunks_stored} chunks (nothing to pay)",
+        f"to synthesize:      {plan.chunks_to_synthesize} chunks",
+        f"characters to bill: {plan.characters_to_bill:,}",
+        f"estimated cost:     {cost}",
+    ]
     if plan.blocks_kept_from_older_cutting:
-        print(
+        lines.append(
             f"kept as cut before: {plan.blocks_kept_from_older_cutting} blocks (their chunks were stored by an older chunker)"
         )
     if plan.skipped:
-        print(f"skipped:            {len(plan.skipped)} blocks with nothing to speak")
-    print("nothing was paid: this was a dry run")
+        lines.append(f"skipped:            {len(plan.skipped)} blocks with nothing to speak")
+    lines.append("nothing was paid: this was a dry run")
+    return lines
+
+
+def summary_lines(request, result) -> list[str]:
+    """What the command prints once the run is done: the plan of a dry run, else where everything went."""
+    if request.dry_run:
+        return plan_lines(result)
+    return [
+        f"audio:     {result.audio} ({result.duration_seconds:.1f} s, {len(result.chunks)} chunks, "
+        f"{result.chunks_cached} from the chunk store)",
+        f"subtitles: {result.subtitles['srt']}  {result.subtitles['vtt']}",
+        f"manifest:  {result.audio.rsplit('.', 1)[0]}.manifest.json",
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -299,10 +371,36 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         request = build_request(args)
-        precheck(request)
+        precheck(request, local_engine=False)
     except ValidationError as error:
         print(f"narrate: error: {_validation_message(error)}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except NarrationInputError as error:
+        print(f"narrate: error: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    show_progress = not args.quiet and sys.stderr.isatty()
+
+    # A warm runner (flows/warm_runner.py) has Prefect imported already: this command then never imports it.
+    # --verbose prints Prefect's logs on this terminal, so it runs here.
+    target = None if args.verbose else _warm_target()
+    served = None
+    if target is not None:
+        from flows.warm_runner import Outcome
+
+        try:
+            served = _run_warm(target, request, show_progress)
+        except KeyboardInterrupt:  # the connection closed with it: the runner cancels the run
+            print("narrate: interrupted", file=sys.stderr)
+            return EXIT_INTERRUPTED
+        if isinstance(served, Outcome):
+            for line in served.stderr:
+                print(line, file=sys.stderr)
+            for line in served.stdout:
+                print(line)
+            return served.code
+
+    try:
+        check_local_engine(request)
     except NarrationInputError as error:
         print(f"narrate: error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -314,8 +412,12 @@ def main(argv: list[str] | None = None) -> int:
     except LocalServerError as error:
         print(f"narrate: failed: {error}", file=sys.stderr)
         return EXIT_FAILED
+    if served is not None and served.start_one:
+        from flows import warm_runner
+
+        warm_runner.start(target)  # warms up at low priority while this run goes, for the next command
     try:
-        manifest = _run(request, show_progress=not args.quiet and sys.stderr.isatty())
+        manifest = _run(request, show_progress=show_progress)
     except NarrationInputError as error:
         print(f"narrate: error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -324,15 +426,8 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_FAILED
     finally:
         deliver_events()
-    if request.dry_run:
-        print_plan(manifest)
-        return 0
-    print(
-        f"audio:     {manifest.audio} ({manifest.duration_seconds:.1f} s, {len(manifest.chunks)} chunks, "
-        f"{manifest.chunks_cached} from the chunk store)"
-    )
-    print(f"subtitles: {manifest.subtitles['srt']}  {manifest.subtitles['vtt']}")
-    print(f"manifest:  {manifest.audio.rsplit('.', 1)[0]}.manifest.json")
+    for line in summary_lines(request, manifest):
+        print(line)
     return 0
 
 

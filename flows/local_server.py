@@ -24,8 +24,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
-
 RECORD_NAME = "narrate-server.json"
 LOCK_NAME = "narrate-server.lock"
 PREFECT_PID_NAME = "server.pid"  # written by `prefect server start --background`, read by `prefect server stop`
@@ -64,6 +62,11 @@ def status(home: Path | None = None, *, grace: float = 0.0) -> LocalServer | Non
     if server is None or not _is_server_process(server.pid):
         return None
     return server if _wait_healthy(server, grace) else None
+
+
+def is_current(server: LocalServer) -> bool:
+    """Still the recorded server, and its process alive: no HTTP, cheap enough to ask every second."""
+    return _read_record(server.home) == server and _is_server_process(server.pid)
 
 
 def ensure(home: Path | None = None, *, announce: Callable[[str], None] | None = None) -> LocalServer:
@@ -191,6 +194,8 @@ def _terminate(pid: int) -> None:
 
 def _wait_healthy(server: LocalServer, seconds: float, *, require_alive: bool = False) -> bool:
     """True once `/api/health` answers; polls for up to `seconds` (one try if 0)."""
+    import httpx  # here, not at the top: a warm runner's client never checks health and skips its import
+
     deadline = time.monotonic() + seconds
     with httpx.Client(timeout=2.0, trust_env=False) as client:  # loopback: no proxy from the environment
         while True:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -19,7 +20,7 @@ from pathlib import Path
 import av
 import pytest
 
-from flows import local_server
+from flows import local_server, warm_runner
 
 ROOT = Path(__file__).resolve().parents[1]
 NARRATE = [sys.executable, "-m", "flows.cli"]
@@ -51,6 +52,22 @@ def servers_of(home: Path) -> list[int]:
             continue
         if SERVER_MARK.encode() in command and f"PREFECT_HOME={home}".encode() in environ and alive(int(entry.name)):
             found.append(int(entry.name))
+    return found
+
+
+def runners_of(home: Path) -> list[int]:
+    """Pids of live warm runners of `home` (whatever their records say)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            command = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if any(warm_runner.MARK.encode() in part for part in command) and str(home).encode() in command:
+            if alive(int(entry.name)):
+                found.append(int(entry.name))
     return found
 
 
@@ -226,7 +243,8 @@ def test_status_refuses_records_that_name_no_live_server(tmp_path, stand_in_serv
 
 @pytest.fixture
 def isolated(tmp_path):
-    """Environment for `narrate` with no configured API and every home under tmp_path; kills what it left."""
+    """Environment for `narrate` with no configured API and every home under tmp_path; kills the servers and
+    warm runners it left."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("PREFECT_")}
     env.update(
         HOME=str(tmp_path / "home"),
@@ -238,7 +256,7 @@ def isolated(tmp_path):
     homes = [tmp_path / "prefect", tmp_path / "xdg" / "narration-orchestrator" / "prefect"]
     yield env
     for home in homes:
-        for pid in servers_of(home):
+        for pid in runners_of(home) + servers_of(home):
             try:
                 os.killpg(os.getpgid(pid), signal.SIGKILL)
             except ProcessLookupError:
@@ -296,7 +314,7 @@ def test_first_command_starts_the_server_later_ones_reuse_it(isolated, tmp_path)
 
     stopped = narrate("server", "stop", env=isolated, timeout=120)
     assert stopped.returncode == 0 and str(restarted.pid) in stopped.stdout, stopped.stderr
-    assert not alive(restarted.pid) and servers_of(home) == []
+    assert not alive(restarted.pid) and servers_of(home) == [] and runners_of(home) == []
     assert not (home / local_server.RECORD_NAME).exists() and not (home / local_server.PREFECT_PID_NAME).exists()
     shown = narrate("server", "status", env=isolated, timeout=30)
     assert shown.returncode == 1 and shown.stdout.startswith("not running")
@@ -329,4 +347,251 @@ def test_two_first_commands_at_once_start_one_server(isolated, tmp_path):
     assert not (tmp_path / "home" / ".prefect").exists()
 
     assert narrate("server", "stop", env=env, timeout=120).returncode == 0
-    assert servers_of(home) == []
+    assert servers_of(home) == [] and runners_of(home) == []
+
+
+RUNNER_LINE = re.compile(
+    r"^runner:  pid (?P<pid>\d+), (?P<state>ready|warming up), (?P<served>\d+) runs served, "
+    r"(?P<running>\d+) running, folder (?P<cwd>.+)$",
+    re.MULTILINE,
+)
+
+
+def runners_shown(env: dict[str, str]) -> list[dict]:
+    """`narrate server status`'s runner lines."""
+    shown = narrate("server", "status", env=env, timeout=60).stdout
+    return [match.groupdict() for match in RUNNER_LINE.finditer(shown)]
+
+
+def runner_shown(env: dict[str, str], pid: str) -> dict:
+    return next(runner for runner in runners_shown(env) if runner["pid"] == pid)
+
+
+def wait_for(condition, seconds: float = 180.0, what: str = "condition"):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if result := condition():
+            return result
+        time.sleep(0.5)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def ready_runner(env: dict[str, str], cwd: Path) -> dict:
+    """A ready runner working in `cwd`."""
+
+    def found():
+        ready = [r for r in runners_shown(env) if r["cwd"] == str(cwd) and r["state"] == "ready"]
+        return ready[0] if ready else None
+
+    return wait_for(found, what=f"a ready runner in {cwd}")
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1500)
+def test_later_commands_go_through_a_warm_runner_keyed_by_folder_and_environment(isolated, tmp_path):
+    """The first command starts a runner; the next ones are its runs (served counts), import no Prefect,
+    may run two at once, are cancelled with Ctrl-C; another environment or folder gets a runner of its own;
+    `server stop` leaves no runner behind."""
+    home = tmp_path / "prefect"
+    out = tmp_path / "out"
+    first = narrate("--text", "Hello.", "--quiet", "--out", str(out), "--name", "first", env=isolated)
+    assert first.returncode == 0, first.stderr
+    runner = ready_runner(isolated, ROOT)
+    pid = runner["pid"]
+    assert runner["served"] == "0" and runners_of(home) == [int(pid)]
+
+    # The second command: run by the runner, and Prefect never imported by the command itself.
+    argvs = [
+        ["--text", "Hello again.", "--quiet", "--out", str(out), "--name", "second"],
+        ["--text", "Hi.", "--voice", "klingon", "--out", str(out)],
+        ["--text", "Hi there.", "--dry-run", "--out", str(out)],
+    ]
+    probe = subprocess.run(
+        [sys.executable, "-c", PROBE, json.dumps(argvs)],
+        cwd=ROOT,
+        env=isolated,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert probe.returncode == 0, probe.stderr
+    second, klingon, dry = (json.loads(line) for line in probe.stdout.splitlines())
+    assert [second["prefect"], klingon["prefect"], dry["prefect"]] == [[], [], []]
+    assert second["code"] == 0 and f"file://{out}/second.mp3" in second["out"], second
+    assert decodes(out / "second.mp3") > 0.2
+    assert klingon["code"] == 2 and "narrate: error: voice: the local engine has no voice 'klingon'" in klingon["out"]
+    assert dry["code"] == 0 and "nothing was paid: this was a dry run" in dry["out"]
+    assert runner_shown(isolated, pid)["served"] == "3"
+
+    # Two at once: both served, both written.
+    both = [
+        subprocess.Popen(
+            [*NARRATE, "--text", f"At once, number {n}.", "--quiet", "--out", str(out), "--name", f"once{n}"],
+            cwd=ROOT,
+            env=isolated,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for n in (1, 2)
+    ]
+    for command in both:
+        _, stderr = command.communicate(timeout=300)
+        assert command.returncode == 0 and stderr == "", stderr
+    assert decodes(out / "once1.mp3") > 0.2 and decodes(out / "once2.mp3") > 0.2
+    assert runner_shown(isolated, pid)["served"] == "5"
+
+    # Ctrl-C in the command: the connection closes and the runner cancels the run.
+    long = tmp_path / "long.txt"
+    long.write_text(
+        "\n\n".join(f"Paragraph {i} takes a little while to speak aloud, word by word." for i in range(400))
+    )
+    interrupted = subprocess.Popen(
+        [*NARRATE, str(long), "--quiet", "--out", str(tmp_path / "cancelled")],
+        cwd=ROOT,
+        env=isolated,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    wait_for(lambda: runner_shown(isolated, pid)["running"] == "1", 120, "the long run to start")
+    interrupted.send_signal(signal.SIGINT)
+    _, stderr = interrupted.communicate(timeout=60)
+    assert interrupted.returncode == 130 and stderr.strip() == "narrate: interrupted", stderr
+    wait_for(lambda: runner_shown(isolated, pid)["running"] == "0", 60, "the run to be cancelled")
+    assert not (tmp_path / "cancelled" / "long.mp3").exists()
+
+    # Another environment: not this runner's to serve; the command runs itself and starts a runner of its own.
+    other_env = {**isolated, "NARRATION_MAX_SOURCE_CHARACTERS": "100000"}
+    other = narrate("--text", "Other settings.", "--quiet", "--out", str(out), "--name", "other", env=other_env)
+    assert other.returncode == 0, other.stderr
+    assert runner_shown(isolated, pid)["served"] == "6"  # 5, and the cancelled one
+    wait_for(lambda: len(runners_of(home)) == 2, what="a second runner")
+
+    # Another folder: relative paths are the folder's own, and so is its runner.
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    moved = subprocess.run(
+        [*NARRATE, "--text", "Somewhere else.", "--quiet", "--out", "here", "--name", "moved"],
+        cwd=elsewhere,
+        env=isolated,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert moved.returncode == 0, moved.stderr
+    assert decodes(elsewhere / "here" / "moved.mp3") > 0.2
+    assert runner_shown(isolated, pid)["served"] == "6"
+    moved_pid = ready_runner(isolated, elsewhere)["pid"]
+    again = subprocess.run(
+        [*NARRATE, "--text", "Somewhere else again.", "--quiet", "--out", "here", "--name", "again"],
+        cwd=elsewhere,
+        env=isolated,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert again.returncode == 0, again.stderr
+    assert decodes(elsewhere / "here" / "again.mp3") > 0.2
+    assert runner_shown(isolated, moved_pid)["served"] == "1"
+
+    # Turned off: the command runs itself and starts no runner.
+    off_env = {**isolated, "NARRATION_WARM_RUNNER": "0"}
+    before = set(runners_of(home))
+    off = narrate("--text", "No runner.", "--quiet", "--out", str(out), "--name", "off", env=off_env)
+    assert off.returncode == 0, off.stderr
+    time.sleep(2)
+    assert set(runners_of(home)) == before and len(before) == 3
+
+    stopped = narrate("server", "stop", env=isolated, timeout=180)
+    assert stopped.returncode == 0, stopped.stderr
+    assert sorted(int(pid) for pid in re.findall(r"stopped warm runner: pid (\d+)", stopped.stdout)) == sorted(before)
+    assert runners_of(home) == [] and servers_of(home) == []
+    assert sorted(path.name for path in (home / "runners").iterdir()) == []
+
+
+# --------------------------------------------------------------------------------------------- runner lifecycle
+# A real runner process against the stand-in server: it imports Prefect (seconds), needs no real server.
+
+
+@pytest.fixture
+def runner_env(tmp_path, stand_in_server):
+    """A home whose recorded server is the stand-in, and the environment of a command using it."""
+    process, url = stand_in_server
+    home = tmp_path / "prefect"
+    write_record(home, url, process.pid)
+    env = {key: value for key, value in os.environ.items() if not key.startswith("PREFECT_")}
+    env.update(PREFECT_HOME=str(home), HOME=str(tmp_path), PREFECT_LOGGING_LEVEL="WARNING")
+    yield home, env
+    for pid in runners_of(home):
+        os.killpg(os.getpgid(pid), signal.SIGKILL)
+
+
+def start_runner(home: Path, env: dict[str, str], cwd: Path) -> warm_runner.Target:
+    target = warm_runner.target_for(home, env, str(cwd))
+    assert target is not None
+    warm_runner.start(target)
+    return target
+
+
+def ready_runners(home: Path) -> list[warm_runner.RunnerInfo]:
+    return wait_for(lambda: [r for r in warm_runner.runners(home) if r.ready], what="a ready runner")
+
+
+def runner_files(home: Path) -> list[str]:
+    return sorted(path.name for path in (home / "runners").iterdir())
+
+
+@pytest.mark.slow
+def test_a_runner_exits_when_idle_and_leaves_no_files(runner_env, tmp_path):
+    home, env = runner_env
+    target = start_runner(home, {**env, warm_runner.IDLE_VARIABLE: "3"}, tmp_path)
+    (runner,) = ready_runners(home)
+    assert runner.cwd == str(tmp_path) and runner.served == 0 and runners_of(home) == [runner.pid]
+    assert (target.socket_path.stat().st_mode & 0o777) == 0o600 and (home / "runners").stat().st_mode & 0o777 == 0o700
+    wait_for(lambda: not alive(runner.pid), 60, "the idle runner to exit")
+    assert runner_files(home) == []
+
+
+@pytest.mark.slow
+def test_a_runner_exits_when_its_server_is_gone(runner_env, stand_in_server, tmp_path):
+    home, env = runner_env
+    start_runner(home, env, tmp_path)
+    (runner,) = ready_runners(home)
+    process, _ = stand_in_server
+    process.kill()
+    process.wait()
+    wait_for(lambda: not alive(runner.pid), 60, "the runner to notice")
+    assert runner_files(home) == []
+
+
+@pytest.mark.slow
+def test_server_status_lists_runners_and_server_stop_stops_them(runner_env, tmp_path):
+    home, env = runner_env
+    start_runner(home, env, tmp_path)
+    start_runner(home, env, tmp_path)  # the same key: the second gives way to the first
+    (runner,) = ready_runners(home)
+    wait_for(lambda: runners_of(home) == [runner.pid], 30, "the second runner to give way")
+    shown = narrate("server", "status", env=env, timeout=60)
+    assert f"runner:  pid {runner.pid}, ready, 0 runs served, 0 running, folder {tmp_path}" in shown.stdout
+    stopped = narrate("server", "stop", env=env, timeout=120)
+    assert stopped.returncode == 0 and f"stopped warm runner: pid {runner.pid}" in stopped.stdout, stopped.stderr
+    assert runners_of(home) == [] and runner_files(home) == []
+
+
+@pytest.mark.slow
+def test_a_runner_with_no_server_to_use_refuses_and_says_why(tmp_path):
+    """It never starts a server itself (a `server stop` may just have stopped it): it exits, its log says why."""
+    home = tmp_path / "prefect"
+    env = {key: value for key, value in os.environ.items() if not key.startswith("PREFECT_")}
+    env.update(PREFECT_HOME=str(home), HOME=str(tmp_path))
+    target = start_runner(home, env, tmp_path)
+    try:
+        log = home / "runners" / f"{target.key}.log"
+        wait_for(lambda: log.exists() and "warm runner: not serving" in log.read_text(), 180, "the runner to give up")
+        wait_for(lambda: runners_of(home) == [], 60, "the runner to exit")
+        assert runner_files(home) == [f"{target.key}.log"]
+        assert servers_of(home) == []
+    finally:
+        for pid in runners_of(home):
+            os.killpg(os.getpgid(pid), signal.SIGKILL)
