@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import UTC, datetime
 
 from prefect import flow, get_run_logger
@@ -25,6 +26,7 @@ from tasks.output.placement import ChunkPlacement, place_chunks
 from tasks.output.subtitles import subtitle_files, timed_sentences
 from tasks.output.task_runs import analyse_chunks, assemble_audio, publish_narration
 from tasks.output.versions import newer_published, prune_superseded
+from tasks.store.local_lock import held_alone_on_disk, local_lock_path
 from tasks.synthesis.batching import split_requests
 from tasks.synthesis.block_loading import load_provider, load_storage
 from tasks.synthesis.gate import gate_for
@@ -147,6 +149,17 @@ def dry_run_plan(
     )
 
 
+def _output_held_alone(manifest_url: str) -> contextlib.AbstractAsyncContextManager[None]:
+    """Whoever writes this narration holds it alone: by a file lock beside a local output, else a Prefect limit.
+
+    A local output needs no server round trips (on SQLite those meet a locked database and wait seconds),
+    and a process that dies drops its file lock at once instead of holding a lease until it expires.
+    """
+    if (lock_path := local_lock_path(manifest_url)) is not None:
+        return held_alone_on_disk(lock_path)
+    return held_alone(exclusive_name("output", manifest_url))
+
+
 # Large task arguments (the document, chunk lists, placements, the manifest) go in `quote(...)`: Prefect
 # would otherwise walk every item of them twice per task call looking for futures, which cost more than
 # the work of the tasks that take them.
@@ -224,7 +237,7 @@ async def narrate(request: NarrationRequest) -> Manifest | NarrationPlan:
     manifest_url = join_url(request.output, f"{name}.manifest.json")
     # One version wins, whole: runs writing the same narration take turns, and a run whose source was
     # read before the published narration's never replaces it.
-    async with held_alone(exclusive_name("output", manifest_url)):
+    async with _output_held_alone(manifest_url):
         if (published := await asyncio.to_thread(newer_published, manifest_url, read_at)) is not None:
             logger.warning("%s was published from a source read after this run read it: kept", manifest_url)
             return published
