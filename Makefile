@@ -25,7 +25,7 @@ $(CHROMIUM):
 demo: $(INSTALLED)
 	$(BIN)/narrate examples/guide.md --out ./narrations/
 
-bench: $(INSTALLED)
+bench: $(INSTALLED) postgres-package
 	$(BIN)/python -m benchmarks.bench
 
 test: $(INSTALLED) $(CHROMIUM) postgres-package

@@ -16,22 +16,15 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
+
+from benchmarks.rows import Row
 
 ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="narration-bench-prefect-"))
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "ERROR")
-
-
-@dataclass
-class Row:
-    figure: str
-    target: str
-    measured: str
-    passed: bool | None
 
 
 def _paragraphs(count: int, size: int = 60) -> list[str]:
@@ -366,10 +359,11 @@ def b4b(emulator, smoke: bool) -> list[Row]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--only", default="B1,B2,B3,B4,B4B,B5,B6")
+    parser.add_argument("--only", default="B1,B2,B3,B4,B4B,B5,B6,B7")
     parser.add_argument("--smoke", action="store_true", help="small sizes: checks every benchmark runs")
     args = parser.parse_args()
     wanted = set(args.only.upper().split(","))
+    from benchmarks import fleet
     from tests.prefect_server import PrefectServer
     from tts_emulator.process import EmulatorProcess
 
@@ -393,6 +387,8 @@ def main() -> int:
             rows += b3(emulator, server, args.smoke)
         if "B6" in wanted:
             rows += b6(server, args.smoke)
+        if "B7" in wanted:  # its own servers, databases and emulator, started and stopped inside
+            rows += fleet.b7(args.smoke)
     finally:
         emulator.stop()
         if server:

@@ -29,8 +29,7 @@ from tasks.output.versions import newer_published, prune_superseded
 from tasks.store.local_lock import held_alone_on_disk, local_lock_path
 from tasks.synthesis.batching import split_requests
 from tasks.synthesis.block_loading import load_provider, load_storage
-from tasks.synthesis.gate import gate_for
-from tasks.synthesis.global_limits import ensure_global_limits, exclusive_name, global_slots, held_alone
+from tasks.synthesis.global_limits import ensure_global_limits, exclusive_name, held_alone, settle_provider_slots
 from tasks.synthesis.ledger import check_budget, close_ledger, ledger_for
 from tasks.synthesis.providers import engine_for
 from tasks.synthesis.providers.base import SpeechEngine
@@ -47,24 +46,26 @@ async def synthesize_missing(
     """Synthesize each missing key once, in concurrent batches and long jobs; raise the first failure after all settle."""
     batches, long = split_requests(engine, missing)
     synthesize = synthesize_chunks.with_options(retry_delay_seconds=engine.block.max_retry_wait_seconds)
-    gate = gate_for(engine.label, engine.max_concurrency, engine.block.requests_per_second)
-    wanted = 1 if engine.sequential else sum(map(len, batches)) + len(long)
-    async with global_slots(engine.label, engine.block, gate, wanted):
-        jobs = [  # created once the slots are held: a failure to take them leaves no coroutine unawaited
-            synthesize(
-                engine.block,
-                engine.voice,
-                engine.speed,
-                batch,
-                request.chunk_store_url,
-                first_index=batch[0].index,
-                analysis=(engine.language, loudness_setting(request)),
-            )
-            for batch in batches
-        ]
-        if long:
-            jobs.append(narrate_long_jobs(engine, request.provider, long, request.chunk_store_url))
+    # With global limits, each request (and long job) takes one of the provider's slots while in flight
+    # (tasks/synthesis/slot_pool.py): holding them for the whole phase left a fleet's cap idle.
+    jobs = [
+        synthesize(
+            engine.block,
+            engine.voice,
+            engine.speed,
+            batch,
+            request.chunk_store_url,
+            first_index=batch[0].index,
+            analysis=(engine.language, loudness_setting(request)),
+        )
+        for batch in batches
+    ]
+    if long:
+        jobs.append(narrate_long_jobs(engine, request.provider, long, request.chunk_store_url))
+    try:
         outcomes = await asyncio.gather(*jobs, return_exceptions=True)
+    finally:
+        await settle_provider_slots(engine.label, engine.block)
     failures = [outcome for outcome in outcomes if isinstance(outcome, BaseException)]
     if failures:
         raise failures[0]

@@ -18,6 +18,7 @@ from tasks.models import ChunkAudio, PlannedChunk
 from tasks.output import progress
 from tasks.store.chunk_store import ChunkStore
 from tasks.synthesis.block_loading import load_provider
+from tasks.synthesis.global_limits import provider_slot
 from tasks.synthesis.providers import engine_for
 from tasks.synthesis.providers.base import SpeechEngine
 from tasks.synthesis.providers.maas_nar import MaasNarEngine, run_long_job
@@ -49,12 +50,13 @@ async def narrate_long_job(
 async def narrate_long_jobs(
     engine: SpeechEngine, provider: str, chunks: list[PlannedChunk], store_url: str
 ) -> list[ChunkAudio]:
-    """One `narrate-long-job` subflow per chunk, as many at once as the provider's cap allows."""
+    """One `narrate-long-job` subflow per chunk, as many at once as the provider's cap allows (across
+    workers too, with global limits: each job holds one of the provider's slots while it runs)."""
     slots = asyncio.Semaphore(engine.max_concurrency)
     report = progress.report_for(flow_run.get_id() or "local")
 
     async def one(chunk: PlannedChunk) -> ChunkAudio:
-        async with slots:
+        async with slots, provider_slot(engine.label, engine.block):  # a job in flight holds a slot
             audio = await narrate_long_job(
                 provider, engine.voice, engine.speed, chunk, store_url, chunk_index=chunk.index
             )

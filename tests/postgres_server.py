@@ -8,6 +8,7 @@ that the server process is really gone.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import signal
@@ -88,10 +89,10 @@ def _wait_gone(pid: int, timeout: float) -> bool:
     return True
 
 
-@pytest.fixture(scope="module")
-def postgres_cluster() -> Iterator[PostgresCluster]:
-    """A started cluster; stopped, removed and checked gone at the end of the module."""
-    # mkdtemp makes a 0700 folder: the cluster's owner (narration-pg, when tests run as root) must pass through.
+@contextlib.contextmanager
+def running_cluster() -> Iterator[PostgresCluster]:
+    """A started cluster in a folder of its own; stopped, removed and checked gone on leaving (also on failure)."""
+    # mkdtemp makes a 0700 folder: the cluster's owner (narration-pg, when run as root) must pass through.
     parent = Path(tempfile.mkdtemp(prefix="narration-pg-"))
     parent.chmod(0o711)
     cluster = PostgresCluster(parent / "pg")
@@ -109,5 +110,14 @@ def postgres_cluster() -> Iterator[PostgresCluster]:
                 os.kill(pid, signal.SIGKILL)  # the script failed to stop it: leave no server behind
                 _wait_gone(pid, 10)
             shutil.rmtree(parent, ignore_errors=True)
-    assert pid is None or not _alive(pid), f"postgres (pid {pid}) is still running"
-    assert not parent.exists()
+    if pid is not None and _alive(pid):
+        raise RuntimeError(f"postgres (pid {pid}) is still running")
+    if parent.exists():
+        raise RuntimeError(f"{parent} was not removed")
+
+
+@pytest.fixture(scope="module")
+def postgres_cluster() -> Iterator[PostgresCluster]:
+    """A started cluster for the module (benchmarks use `running_cluster` directly)."""
+    with running_cluster() as cluster:
+        yield cluster

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -26,6 +27,12 @@ if TYPE_CHECKING:
 
 ROOT = Path(__file__).resolve().parents[1]
 PREFECT = str(Path(sys.executable).with_name("prefect"))
+# What a refused or failed database write looks like in a server or worker log: the access log line
+# of a 503, Prefect's log of a retryable error (the path that answers 503), SQLite's lock error.
+TROUBLE = re.compile(
+    r'HTTP/1\.[01]" 503\b|\b503 Service Unavailable|Encountered retryable exception|database is locked',
+    re.IGNORECASE,
+)
 
 
 def free_port() -> int:
@@ -139,10 +146,14 @@ class PrefectServer:
             raise RuntimeError(f"python failed:\n{result.stdout}\n{result.stderr}")
         return result.stdout
 
-    def start_worker(self, name: str) -> subprocess.Popen:
+    def start_worker(self, name: str, niceness: int = 0, limit: int | None = None) -> subprocess.Popen:
+        """A process worker of the `narration` pool; `niceness` lowers its priority and its flow runs'
+        (a benchmark's stand-in for workers on machines of their own, beside the server and database);
+        `limit`: at most that many flow runs at once."""
+        nice = ["nice", "-n", str(niceness)] if niceness else []
+        command = [*nice, PREFECT, "worker", "start", "--pool", "narration", "--name", name, "--type", "process"]
         return self.spawn(
-            [PREFECT, "worker", "start", "--pool", "narration", "--name", name, "--type", "process"],
-            Path(self.home) / f"worker-{name}.log",
+            [*command, *(["--limit", str(limit)] if limit else [])], Path(self.home) / f"worker-{name}.log"
         )
 
     def client(self) -> PrefectClient:

@@ -16,7 +16,14 @@ from typing import TYPE_CHECKING
 import httpx
 import pytest
 
-from tests.prefect_server import PrefectServer, process_group_alive, run_deployment, runs_of, workers_that_ran
+from tests.prefect_server import (
+    TROUBLE,
+    PrefectServer,
+    process_group_alive,
+    run_deployment,
+    runs_of,
+    workers_that_ran,
+)
 from tests.s3_server import MotoServer
 
 if TYPE_CHECKING:
@@ -32,12 +39,6 @@ WORKERS = 3
 GIT_REPOSITORY = "https://git.example.com/team/narration.git"
 AUTH_PAIR = ("fleet", secrets.token_urlsafe(16))
 AUTH = ":".join(AUTH_PAIR)
-# What a refused or failed database write looks like in a server or worker log: the access log line
-# of a 503, Prefect's log of a retryable error (the path that answers 503), SQLite's lock error.
-TROUBLE = re.compile(
-    r'HTTP/1\.[01]" 503\b|\b503 Service Unavailable|Encountered retryable exception|database is locked',
-    re.IGNORECASE,
-)
 
 
 def deploy_remote(server: PrefectServer, prefect_file: str, pool: str, pool_type: str) -> tuple[list, dict]:

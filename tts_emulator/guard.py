@@ -209,12 +209,11 @@ def guarded(route: str, shape: ErrorShape, *, auth: bool = True) -> Callable[[Ha
                 stats.rejected += 1
                 response = shape(401, "invalid_api_key", "Invalid or missing access key.", None)
             else:
-                stats.in_flight += 1
-                stats.max_in_flight = max(stats.max_in_flight, stats.in_flight)
+                stats.arrive()
                 try:
                     response = await _admit(request, route, shape, handler)
                 finally:
-                    stats.in_flight -= 1
+                    stats.leave()
             state.journal.record_request(
                 route,
                 request[SEQUENCE],

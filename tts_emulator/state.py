@@ -10,7 +10,10 @@ Counters per route, and what each one means:
   a result downloaded), and the characters they spoke; `served <= paid` on a billed route;
 - `abandoned`: requests whose client had gone before the answer (a timeout, a reset after receipt);
 - `faults`: injected faults that struck; `rejected`: refused as invalid or unauthorized (never billed);
-  `throttled`: 429 from the concurrency or rate limit (never billed); `in_flight`, `max_in_flight`.
+  `throttled`: 429 from the concurrency or rate limit (never billed); `in_flight`, `max_in_flight`;
+- `mean_in_flight`: requests in flight averaged over time between the first request's arrival and the
+  last answer (`in_flight_span_seconds`), idle gaps included: how much of a cap a fleet of clients kept
+  in use while it had work (the fleet benchmark, B7); a snapshot taken mid-run counts up to now.
 """
 
 from __future__ import annotations
@@ -39,6 +42,39 @@ class RouteStats:
     notes: dict[str, int] = field(default_factory=dict)  # route-specific counts, e.g. context fields sent
     first_served: float | None = None
     last_served: float | None = None
+    first_arrival: float | None = None  # monotonic time the first request came in
+    last_change: float | None = None  # monotonic time in_flight last changed
+    in_flight_area: float = 0.0  # integral of in_flight over time, up to last_change (request-seconds)
+
+    def arrive(self, now: float | None = None) -> None:
+        """One more request in flight (`now`: a monotonic time, for tests)."""
+        now = time.monotonic() if now is None else now
+        self._integrate(now)
+        self.first_arrival = now if self.first_arrival is None else self.first_arrival
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+
+    def leave(self, now: float | None = None) -> None:
+        """One request fewer in flight: answered, refused or abandoned."""
+        self._integrate(time.monotonic() if now is None else now)
+        self.in_flight -= 1
+
+    def _integrate(self, now: float) -> None:
+        if self.last_change is not None:
+            self.in_flight_area += self.in_flight * max(0.0, now - self.last_change)
+        self.last_change = now
+
+    def in_flight_over_time(self, now: float | None = None) -> tuple[float, float]:
+        """(mean requests in flight, span in seconds) from the first arrival to the last answer, or to
+        `now` while requests are still in flight; (0.0, 0.0) before any request."""
+        if self.first_arrival is None or self.last_change is None:
+            return 0.0, 0.0
+        end, area = self.last_change, self.in_flight_area
+        if self.in_flight:
+            end = max(end, time.monotonic() if now is None else now)
+            area += self.in_flight * (end - self.last_change)
+        span = end - self.first_arrival
+        return (area / span if span > 0 else float(self.in_flight)), span
 
     def mark_paid(self, characters: int) -> None:
         self.paid += 1
@@ -96,23 +132,28 @@ class EmulatorState:
         return None
 
     def snapshot(self) -> dict:
+        now = time.monotonic()
+        return {route: self._route_snapshot(s, now) for route, s in self.stats.items()}
+
+    @staticmethod
+    def _route_snapshot(s: RouteStats, now: float) -> dict:
+        mean_in_flight, span = s.in_flight_over_time(now)
         return {
-            route: {
-                "requests": s.requests,
-                "paid": s.paid,
-                "billed_characters": s.billed_characters,
-                "served": s.served,
-                "abandoned": s.abandoned,
-                "faults": s.faults,
-                "rejected": s.rejected,
-                "throttled": s.throttled,
-                "in_flight": s.in_flight,
-                "max_in_flight": s.max_in_flight,
-                "characters": s.characters,
-                "notes": dict(s.notes),
-                "served_span_seconds": (s.last_served - s.first_served) if s.first_served and s.last_served else 0.0,
-            }
-            for route, s in self.stats.items()
+            "requests": s.requests,
+            "paid": s.paid,
+            "billed_characters": s.billed_characters,
+            "served": s.served,
+            "abandoned": s.abandoned,
+            "faults": s.faults,
+            "rejected": s.rejected,
+            "throttled": s.throttled,
+            "in_flight": s.in_flight,
+            "max_in_flight": s.max_in_flight,
+            "characters": s.characters,
+            "notes": dict(s.notes),
+            "served_span_seconds": (s.last_served - s.first_served) if s.first_served and s.last_served else 0.0,
+            "mean_in_flight": mean_in_flight,
+            "in_flight_span_seconds": span,
         }
 
     def reset(self) -> None:

@@ -33,8 +33,6 @@ class ProviderGate:
         self._in_hand = asyncio.Semaphore(2 * cap)
         self._held_until = 0.0
         self._next_start = 0.0
-        #: runs of one process take turns holding the provider's slots across workers
-        self.turn = asyncio.Lock()
 
     @contextlib.asynccontextmanager
     async def answer_in_hand(self) -> AsyncIterator[None]:

@@ -1,12 +1,11 @@
 """A provider's cap and rate held across every worker, with Prefect global concurrency limits.
 
 The process-local gate keeps each request within the block's limits cheaply. Across workers,
-Prefect global concurrency limits created from the block's settings hold the same cap: a run's
-synthesis phase occupies as many slots as it can use, once, for its duration. Taking a slot per
-request would cost two API calls each and, under contention, Prefect's exponential back-off;
-per batch, batches of one run queue behind each other's tails (a 400-chunk run took 28 s
-instead of 16 s that way). The rate is paced locally first, so Prefect's rate limit is rarely
-contended (its client backs off exponentially when it is).
+Prefect global concurrency limits created from the block's settings hold the same cap: each
+request (or long job) holds one slot while it is in flight, as a lease that the process hands
+from one of its requests to the next (`slot_pool.py` says why, and what it costs). The rate is
+paced locally first, so Prefect's rate limit is rarely contended (its client backs off
+exponentially when it is).
 """
 
 from __future__ import annotations
@@ -21,12 +20,7 @@ from prefect.concurrency.asyncio import concurrency, rate_limit
 from prefect.exceptions import ObjectAlreadyExists
 
 from blocks.speech_provider import SpeechProvider
-from tasks.synthesis.gate import ProviderGate
-
-# A run killed with SIGKILL cannot release its slots; its lease lapses this long after its last renewal
-# (Prefect renews held leases in the background; 60 s is the server's minimum), so a rerun after a kill
-# waits up to about a minute: the reason `global_limits` is opt-in, for providers shared by several workers.
-LEASE_SECONDS = 60.0
+from tasks.synthesis.slot_pool import LEASE_SECONDS, slot_pool_for
 
 
 @contextlib.asynccontextmanager
@@ -72,16 +66,17 @@ async def _upsert(client, name: str, limit: int, **options) -> None:
         await client.upsert_global_concurrency_limit_by_name(name, limit, **options)
 
 
-@contextlib.asynccontextmanager
-async def global_slots(label: str, block: SpeechProvider, gate: ProviderGate, wanted: int) -> AsyncIterator[None]:
-    """Hold `wanted` (at most the cap) of the provider's slots across all workers; runs of one process take turns."""
-    if not block.global_limits or wanted < 1:
-        yield
-        return
-    in_flight, _ = limit_names(label)
-    slots = min(wanted, block.max_concurrency)
-    async with gate.turn, concurrency(in_flight, occupy=slots, strict=False, lease_duration=LEASE_SECONDS):
-        yield
+def provider_slot(label: str, block: SpeechProvider) -> contextlib.AbstractAsyncContextManager[None]:
+    """One of the provider's slots across workers, for one request or long job, where the block asks for it."""
+    if not block.global_limits:
+        return contextlib.nullcontext()
+    return slot_pool_for(limit_names(label)[0], block.max_concurrency).slot()
+
+
+async def settle_provider_slots(label: str, block: SpeechProvider) -> None:
+    """Wait until this process's acquisitions for the provider are over (their leases handed back)."""
+    if block.global_limits:
+        await slot_pool_for(limit_names(label)[0], block.max_concurrency).settle()
 
 
 async def take_global_rate(label: str, block: SpeechProvider) -> None:

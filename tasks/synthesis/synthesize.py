@@ -1,6 +1,7 @@
 """Synthesis of the chunks the store does not have: concurrent, gated, retried, checked, stored.
 
-Requests of a batch run concurrently through the provider's gate, and each is retried on its
+Requests of a batch run concurrently through the provider's gate (and, with global limits, each
+holds one of the provider's slots across workers while in flight), and each is retried on its
 own (honouring Retry-After). A batch that fails keeps what it stored: the next attempt of the
 batch skips those chunks instead of paying for them again.
 """
@@ -16,7 +17,7 @@ from tasks.models import ChunkAudio, PlannedChunk, SynthesizedAudio
 from tasks.store.chunk_store import ChunkStore
 from tasks.synthesis.audio_check import check_audio
 from tasks.synthesis.gate import gate_for
-from tasks.synthesis.global_limits import take_global_rate
+from tasks.synthesis.global_limits import provider_slot, take_global_rate
 from tasks.synthesis.ledger import RunLedger
 from tasks.synthesis.providers.base import SpeechEngine
 from tasks.synthesis.retry_policy import call_with_retries, may_have_been_received
@@ -39,7 +40,7 @@ async def synthesize_one(
 
     async def attempt() -> ChunkAudio:
         async with gate.answer_in_hand():
-            async with gate.request():
+            async with gate.request(), provider_slot(engine.label, engine.block):
                 await take_global_rate(engine.label, engine.block)
                 ledger.begin_attempt(chunk.key, characters, engine.label, chunk.index)
                 try:

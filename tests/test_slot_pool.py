@@ -1,0 +1,246 @@
+"""The provider's slots across workers (tasks/synthesis/slot_pool.py), against an in-memory global limit.
+
+Each SlotPool stands for one worker process; the fake API below keeps one limit as Prefect's server
+does (all-or-nothing increments, 423 with Retry-After when full, leases released by id), and counts
+the calls, so what a fleet costs the API and how much of the cap it keeps in use are both checked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+
+import httpx
+import pytest
+
+from tasks.synthesis import slot_pool
+from tasks.synthesis.slot_pool import SlotPool
+
+LIMIT = "narration-provider-test"
+REQUEST = httpx.Request("POST", "http://127.0.0.1/api/v2/concurrency_limits/increment-with-lease")
+
+
+class FakeLimitApi:
+    """One global concurrency limit, served the way Prefect's API answers the calls the pool makes."""
+
+    def __init__(self, limit: int | None, retry_after: str = "0.01") -> None:
+        self.limit = limit
+        self.retry_after = retry_after
+        self.leases: set[uuid.UUID] = set()
+        self.max_active = 0
+        self.calls = {"increment": 0, "locked": 0, "release": 0, "renew": 0}
+        self.fail_next = 0  # answer this many increments with 500
+        self.acquiring_now = 0
+        self.max_acquiring = 0
+
+    @contextlib.asynccontextmanager
+    async def client(self):
+        yield self
+
+    async def increment_concurrency_slots_with_lease(self, names, slots, mode, lease_duration):
+        assert names == [LIMIT] and slots == 1 and mode == "concurrency"
+        self.calls["increment"] += 1
+        self.acquiring_now += 1
+        self.max_acquiring = max(self.max_acquiring, self.acquiring_now)
+        try:
+            await asyncio.sleep(0.002)  # a round trip
+            if self.fail_next:
+                self.fail_next -= 1
+                raise httpx.HTTPStatusError("boom", request=REQUEST, response=httpx.Response(500, request=REQUEST))
+            if self.limit is None:
+                return httpx.Response(200, json={"lease_id": str(uuid.uuid4()), "limits": []}, request=REQUEST)
+            if len(self.leases) >= self.limit:
+                self.calls["locked"] += 1
+                locked = httpx.Response(423, headers={"Retry-After": self.retry_after}, request=REQUEST)
+                raise httpx.HTTPStatusError("locked", request=REQUEST, response=locked)
+            lease = uuid.uuid4()
+            self.leases.add(lease)
+            self.max_active = max(self.max_active, len(self.leases))
+            return httpx.Response(200, json={"lease_id": str(lease), "limits": [{"name": LIMIT}]}, request=REQUEST)
+        finally:
+            self.acquiring_now -= 1
+
+    async def release_concurrency_slots_with_lease(self, lease_id):
+        self.calls["release"] += 1
+        self.leases.remove(lease_id)
+
+    async def renew_concurrency_lease(self, lease_id, lease_duration):
+        assert lease_id in self.leases
+        self.calls["renew"] += 1
+
+
+@pytest.fixture
+def api(monkeypatch) -> FakeLimitApi:
+    fake = FakeLimitApi(limit=8)
+    monkeypatch.setattr(slot_pool, "get_client", fake.client)
+    monkeypatch.setattr(slot_pool, "MAX_POLL_SECONDS", 0.02)
+    monkeypatch.setattr(slot_pool, "SERVER_ERROR_WAIT_SECONDS", 0.001)
+    return fake
+
+
+async def requests(pool: SlotPool, count: int, seconds: float, in_flight: list[int], peak: list[int]) -> None:
+    """`count` requests of `seconds` each, all started at once, each holding a slot while in flight."""
+
+    async def one() -> None:
+        async with pool.slot():
+            in_flight[0] += 1
+            peak[0] = max(peak[0], in_flight[0])
+            await asyncio.sleep(seconds)
+            in_flight[0] -= 1
+
+    await asyncio.gather(*(one() for _ in range(count)))
+    await pool.settle()
+
+
+def test_one_run_acquires_each_slot_once_and_hands_it_from_request_to_request(api):
+    in_flight, peak = [0], [0]
+    asyncio.run(requests(SlotPool(LIMIT, 8), 20, 0.02, in_flight, peak))
+    assert peak[0] == 8
+    assert api.calls["increment"] == api.calls["release"] == 8  # not one pair per request (20)
+    assert not api.leases
+
+
+def test_three_workers_share_the_cap_and_keep_it_in_use(api):
+    """Three processes with 20 requests each: never over the cap, and close to the ideal time (8 rounds)."""
+    in_flight, peak = [0], [0]
+
+    async def fleet() -> float:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        await asyncio.gather(*(requests(SlotPool(LIMIT, 8), 20, 0.05, in_flight, peak) for _ in range(3)))
+        return loop.time() - started
+
+    seconds = asyncio.run(fleet())
+    assert api.max_active == peak[0] == 8
+    assert not api.leases
+    ideal = 60 / 8 * 0.05
+    assert seconds < ideal * 1.6, seconds  # slots freed by one process are taken by another within a poll
+    assert api.calls["increment"] - api.calls["locked"] == api.calls["release"]
+
+
+def test_a_run_without_more_requests_gives_its_slots_back_at_once(api):
+    """A run's last round keeps only the slots it uses: the rest go to another process while it finishes."""
+    api.limit = 4
+
+    async def scenario() -> tuple[float, float]:
+        loop = asyncio.get_running_loop()
+        first, second = SlotPool(LIMIT, 4), SlotPool(LIMIT, 4)
+        started = loop.time()
+
+        async def long_one() -> None:
+            async with first.slot():
+                await asyncio.sleep(0.3)
+
+        async def short_one() -> None:
+            async with first.slot():
+                await asyncio.sleep(0.02)
+
+        other_done = []
+
+        async def other() -> None:
+            await asyncio.sleep(0.005)
+            async with second.slot():
+                other_done.append(loop.time() - started)
+
+        await asyncio.gather(long_one(), short_one(), short_one(), short_one(), other())
+        return other_done[0], loop.time() - started
+
+    other_got_one, total = asyncio.run(scenario())
+    assert other_got_one < 0.15 < total  # not after the first process's long request ended
+    assert not api.leases
+
+
+def test_a_waiting_process_has_one_acquisition_in_flight(api):
+    api.limit = 1
+
+    async def scenario() -> None:
+        holder, waiting = SlotPool(LIMIT, 8), SlotPool(LIMIT, 8)
+
+        async def hold() -> None:
+            async with holder.slot():
+                await asyncio.sleep(0.2)
+
+        async def wait() -> None:
+            await asyncio.sleep(0.01)
+            await requests(waiting, 8, 0.001, [0], [0])
+
+        await asyncio.gather(hold(), wait())
+
+    asyncio.run(scenario())
+    assert api.calls["locked"] >= 5  # it polled while the holder held the only slot…
+    assert api.max_acquiring <= 2  # …one acquisition at a time (two after its success), not one per request
+    assert not api.leases
+
+
+def test_the_wait_between_polls_is_capped_whatever_the_server_suggests(api):
+    api.limit, api.retry_after = 1, "30"
+
+    async def scenario() -> float:
+        loop = asyncio.get_running_loop()
+        holder, waiting = SlotPool(LIMIT, 1), SlotPool(LIMIT, 1)
+
+        async def hold() -> None:
+            async with holder.slot():
+                await asyncio.sleep(0.05)
+
+        async def wait() -> float:
+            await asyncio.sleep(0.01)
+            async with waiting.slot():
+                return loop.time()
+
+        started = loop.time()
+        _, got = await asyncio.gather(hold(), wait())
+        return got - started
+
+    assert asyncio.run(scenario()) < 0.05 + 0.1
+
+
+def test_a_server_error_is_retried_then_reported_to_the_request(api):
+    api.fail_next = 2
+    asyncio.run(requests(SlotPool(LIMIT, 8), 1, 0.001, [0], [0]))  # two 500s, then a lease
+    assert api.calls["increment"] == 3 and not api.leases
+
+    api.fail_next = 100
+
+    async def doomed() -> None:
+        async with SlotPool(LIMIT, 8).slot():
+            pass
+
+    with pytest.raises(httpx.HTTPStatusError):
+        asyncio.run(doomed())
+    assert not api.leases
+
+
+def test_without_the_limit_requests_go_uncapped_and_nothing_is_released(api):
+    api.limit = None
+    in_flight, peak = [0], [0]
+    asyncio.run(requests(SlotPool(LIMIT, 8), 12, 0.01, in_flight, peak))
+    assert peak[0] == 8 and api.calls["release"] == 0
+
+
+def test_a_lease_held_past_half_its_duration_is_renewed(api, monkeypatch):
+    monkeypatch.setattr(slot_pool, "LEASE_SECONDS", 0.1)
+    asyncio.run(requests(SlotPool(LIMIT, 1), 1, 0.18, [0], [0]))
+    assert api.calls["renew"] >= 2 and not api.leases
+
+
+def test_a_cancelled_request_gives_its_slot_back(api):
+    api.limit = 1
+
+    async def scenario() -> None:
+        pool = SlotPool(LIMIT, 1)
+
+        async def hold() -> None:
+            async with pool.slot():
+                await asyncio.sleep(1)
+
+        task = asyncio.create_task(hold())
+        await asyncio.sleep(0.05)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await requests(pool, 2, 0.001, [0], [0])
+
+    asyncio.run(scenario())
+    assert not api.leases
