@@ -61,8 +61,10 @@ def server(emulator_process, moto, allowed_root):
             "from blocks import NarrationStorage; "
             f"NarrationStorage(base_url='s3://shared', storage_options={moto.storage_options!r}).save('moto', overwrite=True)"
         )
-        server.start_worker("worker-1")
-        server.start_worker("worker-2")
+        # At most 3 runs each: four runs started together cannot all land on the worker that polled first,
+        # which the test that shares a folder between the two workers relies on.
+        server.start_worker("worker-1", limit=3)
+        server.start_worker("worker-2", limit=3)
         yield server
     finally:
         server.stop()
