@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import fsspec
 
-from speech_audio.codec import decoded_samples
+from speech_audio.codec import decode_to_array, decoded_samples
 from speech_audio.encodings import AudioEncoding, AudioKind
 
 
@@ -19,12 +19,8 @@ def decoded_duration(url: str, kind: str, sample_rate: int) -> float:
 
 def decoded_array(url: str, kind: str, sample_rate: int):
     """The file's samples, decoded to mono int16 at `sample_rate`, as a numpy array."""
-    import numpy as np
-
-    from speech_audio.codec import decode_pcm
-
     with fsspec.open(url, "rb") as file:
         data = file.read()
     raw = AudioKind(kind) in {AudioKind.PCM, AudioKind.ULAW}
     encoding = AudioEncoding(kind=kind, sample_rate=sample_rate if raw else None)
-    return np.frombuffer(b"".join(decode_pcm(data, encoding, sample_rate)), dtype=np.int16)
+    return decode_to_array(data, encoding, sample_rate)

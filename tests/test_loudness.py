@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from speech_audio import espeak
-from speech_audio.codec import decode_pcm, encode_pcm
+from speech_audio.codec import decode_to_array, encode_pcm
 from speech_audio.encodings import AudioEncoding, AudioKind
 from tasks.errors import NarrationInputError
 from tasks.output import loudness
@@ -125,12 +125,12 @@ def test_chunk_gain_decisions(integrated, target, gain):
 
 def at_rate(samples: np.ndarray, rate: int) -> np.ndarray:
     raw = AudioEncoding(kind=AudioKind.PCM, sample_rate=RATE)
-    return np.frombuffer(b"".join(decode_pcm(samples.tobytes(), raw, rate)), dtype=np.int16)
+    return decode_to_array(samples.tobytes(), raw, rate)
 
 
 def encoded_and_decoded(samples: np.ndarray, kind: AudioKind, rate: int) -> np.ndarray:
     encoded = encode_pcm(samples.tobytes(), kind, rate)
-    return np.frombuffer(b"".join(decode_pcm(encoded, AudioEncoding(kind=kind), rate)), dtype=np.int16)
+    return decode_to_array(encoded, AudioEncoding(kind=kind), rate)
 
 
 @pytest.mark.parametrize("name", sorted(SENTENCES))
