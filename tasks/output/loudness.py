@@ -16,6 +16,7 @@ import av
 import numpy as np
 
 from speech_audio.encodings import AudioKind
+from speech_audio.true_peak import oversampled_magnitude, true_peak_dbfs
 from tasks.errors import NarrationInputError
 
 DEFAULT_TARGET_LUFS = -19.0
@@ -38,7 +39,6 @@ CEILING_DBTP_FOR: dict[AudioKind, float] = {
     AudioKind.M4B: -4.0,
 }
 
-OVERSAMPLING = 4  # BS.1770 Annex 2: true peak from a 4x oversampled signal
 ATTACK_SECONDS = 0.003  # gain falls over two ramps of this length before a peak
 HOLD_SECONDS = 0.020  # and stays down this long after it, so close peaks do not make the gain flutter
 LIMITER_MARGIN_DB = 0.05  # room for the small overshoot a moving gain adds between samples
@@ -83,7 +83,7 @@ def _ebur128_metadata(pieces: Iterable[np.ndarray], sample_rate: int) -> list[tu
     """
     graph = av.filter.Graph()
     source = graph.add_abuffer(format="s16", sample_rate=sample_rate, layout="mono")
-    meter = graph.add("ebur128", "peak=true:metadata=1")
+    meter = graph.add("ebur128", "metadata=1")  # loudness only: its true peak resamples to 192 kHz holding the GIL
     sink = graph.add("abuffersink")
     source.link_to(meter)
     meter.link_to(sink)
@@ -112,16 +112,12 @@ def _ebur128_metadata(pieces: Iterable[np.ndarray], sample_rate: int) -> list[tu
     return reports
 
 
-def _db(linear: float) -> float:
-    return 20 * math.log10(linear) if linear > 0 else -math.inf
-
-
 def measure(samples: np.ndarray, sample_rate: int) -> Loudness:
-    """Integrated loudness and true peak of mono s16 samples (BS.1770-4, as FFmpeg's ebur128 computes them).
+    """Integrated loudness (BS.1770-4, as FFmpeg's ebur128 computes it) and true peak of mono s16 samples.
 
     ebur128 reports every 100 ms and ignores a trailing partial frame, so the samples are padded
     with silence: the integrated value is read at the last report inside the real samples (BS.1770
-    counts only whole 400 ms blocks), the true peak after the padding (so the last samples count).
+    counts only whole 400 ms blocks). The true peak is 4x oversampled in numpy (speech_audio.true_peak).
     Audio too short for ebur128's first 400 ms block gets the loudness of one block holding all of
     it, scaled to its own length: a short chunk ("Yes.") is levelled like the rest, not left alone.
     """
@@ -139,13 +135,13 @@ def measure(samples: np.ndarray, sample_rate: int) -> Loudness:
         lead = -(-(window + length) // frame) * frame - length
         padded_length = lead + length + frame
     reports = _ebur128_metadata(_padded_pieces(samples, lead, padded_length), sample_rate)
-    true_peak = _db(float(reports[-1][1]["lavfi.r128.true_peak"]))
+    peak = true_peak_dbfs(samples)
     if length >= window:
         integrated = float([values for end, values in reports if end <= lead + length][-1]["lavfi.r128.I"])
     else:
         momentary = float(next(values for end, values in reports if end == lead + length)["lavfi.r128.M"])
         integrated = momentary + 10 * math.log10(window / length)
-    return Loudness(integrated if integrated > ABSOLUTE_GATE_LUFS else None, true_peak)
+    return Loudness(integrated if integrated > ABSOLUTE_GATE_LUFS else None, peak)
 
 
 def chunk_gain_db(loudness: Loudness, target_lufs: float = DEFAULT_TARGET_LUFS) -> float:
@@ -160,22 +156,25 @@ def ceiling_for(kind: AudioKind) -> float:
     return CEILING_DBTP_FOR.get(kind, DEFAULT_CEILING_DBTP)
 
 
-def _peak_envelope(signal: np.ndarray) -> np.ndarray:
-    """Per sample, the largest magnitude of the 4x oversampled signal from that sample to the next."""
-    from scipy.signal import resample_poly  # imported when first needed: scipy costs a second to import
-
-    upsampled = np.abs(resample_poly(signal, OVERSAMPLING, 1))
-    envelope = np.abs(signal)
-    for phase in range(OVERSAMPLING):  # strided maxima: far faster than a max over a (n, 4) reshape
-        np.maximum(envelope, upsampled[phase::OVERSAMPLING], out=envelope)
-    return envelope
-
-
 def true_peak(samples: np.ndarray) -> float:
     """The 4x oversampled peak of int16 samples, in dBTP (the estimate the limiter holds under its ceiling)."""
-    if len(samples) == 0:
-        return -math.inf
-    return _db(float(_peak_envelope(samples.astype(np.float64)).max()) / FULL_SCALE)
+    return true_peak_dbfs(samples)
+
+
+def window_minimum(values: np.ndarray, before: int, after: int) -> np.ndarray:
+    """min(values[n - before .. n + after]) for every n, the edge values standing in beyond the ends.
+
+    van Herk and Gil-Werman's method: a running minimum from each block's start and from its end
+    (blocks as wide as the window) meet inside any window, so each sample costs three comparisons
+    whatever the window's width.
+    """
+    width = before + after + 1
+    padded = np.concatenate((np.full(before, values[0]), values, np.full(after, values[-1])))
+    blocks = -(-len(padded) // width)
+    filled = np.concatenate((padded, np.full(blocks * width - len(padded), np.inf))).reshape(blocks, width)
+    from_start = np.minimum.accumulate(filled, axis=1).ravel()
+    from_end = np.minimum.accumulate(filled[:, ::-1], axis=1)[:, ::-1].ravel()
+    return np.minimum(from_end[: len(values)], from_start[width - 1 : width - 1 + len(values)])
 
 
 def _trailing_mean(values: np.ndarray, length: int) -> np.ndarray:
@@ -193,17 +192,14 @@ def _limiter_gain(signal: np.ndarray, ceiling: float, attack: int, hold: int) ->
     means of `attack` samples (a ramp with rounded corners): every mean that reaches sample n only
     averages minima whose window holds n, so the gain at n never exceeds what n needs.
     """
-    envelope = _peak_envelope(signal)
+    envelope = oversampled_magnitude(signal)
     if envelope.max(initial=0.0) <= ceiling:
         return None
     needed = np.minimum(1.0, ceiling / np.maximum(envelope, 1e-12))
     reach = 2 * attack - 1
     pad = reach + hold
     needed = np.concatenate((np.ones(pad), needed, np.ones(pad)))  # beyond the edges nothing needs limiting
-    width = hold + reach
-    from scipy.ndimage import minimum_filter1d
-
-    lowest = minimum_filter1d(needed, size=width, origin=hold - width // 2, mode="nearest")
+    lowest = window_minimum(needed, before=hold, after=reach - 1)
     gain = _trailing_mean(_trailing_mean(lowest, attack), attack)
     return gain[pad:-pad]
 
