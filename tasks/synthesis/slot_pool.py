@@ -11,9 +11,14 @@ free for a fraction of a second.
 So each request (or long job) holds one slot of the provider's global limit while it is in flight: a
 Prefect lease of one slot. A process keeps a lease while it has another request waiting for one, and
 hands it straight to that request (no API call), so a run's rounds of requests cost one acquisition per
-slot; a lease nobody in the process waits for goes back at once, so other workers take it. A process
-waiting for slots has one acquisition in flight at a time, retried after the server's Retry-After but
-never more than MAX_POLL_SECONDS later; after a success it tries two at once, then four, and so on. A lease held past half its duration (a long job) is renewed.
+slot; a lease nobody in the process waits for goes back at once, so other workers take it. A lease
+held past half its duration (a long job) is renewed.
+
+A process has one acquisition in flight at a time: while the limit is full it polls, after the server's
+Retry-After but never more than MAX_POLL_SECONDS later; while the limit has room it takes one slot after
+another (a round trip of 15-30 ms each). Acquisitions side by side meet each other on a SQLite server: the
+loser waits about 2 s for a "database is locked" 503, which cost a 400-chunk run 3 s when its first 16
+slots were asked for in parallel.
 """
 
 from __future__ import annotations
@@ -24,12 +29,14 @@ import logging
 import random
 import weakref
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from uuid import UUID
 
 import httpx
 from prefect.client.orchestration import get_client
+from prefect.context import SettingsContext, get_settings_context
+from prefect.settings import PREFECT_CLIENT_MAX_RETRIES, Settings
 
 from tasks.synthesis.retry_policy import parse_retry_after
 
@@ -39,8 +46,8 @@ from tasks.synthesis.retry_policy import parse_retry_after
 LEASE_SECONDS = 60.0
 MAX_POLL_SECONDS = 1.0  # a waiting process asks again at least this often, whatever the server suggests
 MIN_POLL_SECONDS = 0.05
-SERVER_ERROR_ATTEMPTS = 5  # an overloaded API answering 5xx, or a dropped connection, is tried this often
-SERVER_ERROR_WAIT_SECONDS = 0.5  # doubled after each such failure, at most 8 s
+SERVER_ERROR_ATTEMPTS = 8  # an overloaded API answering 5xx, or a dropped connection, is tried this often
+SERVER_ERROR_WAIT_SECONDS = 0.05  # doubled after each such failure (with jitter), at most 8 s
 
 logger = logging.getLogger(__name__)
 
@@ -62,10 +69,8 @@ class SlotPool:
         self.in_use = 0  # leases given to requests (handed over, even if the request has not resumed yet)
         self._waiters: deque[asyncio.Future[Lease]] = deque()
         self._acquiring: set[asyncio.Task] = set()
-        # How many acquisitions may be under way at once: one at first (a process arriving at a full limit
-        # would otherwise send as many attempts as it has requests) and after a 423, doubling with each
-        # success (a run whose limit has room takes 16 slots in 5 round trips).
-        self._window = 1
+        self._releasing: set[asyncio.Task] = set()
+        self._one_release_at_a_time = asyncio.Lock()  # side by side they meet a locked database on SQLite
 
     @contextlib.asynccontextmanager
     async def slot(self) -> AsyncIterator[None]:
@@ -77,9 +82,10 @@ class SlotPool:
             await self._give_back(lease, from_request=True)
 
     async def settle(self) -> None:
-        """Wait for acquisitions still under way (each gives back what it gets when nobody waits for it)."""
-        while self._acquiring:
-            await asyncio.gather(*self._acquiring, return_exceptions=True)
+        """Wait for acquisitions and releases still under way (an acquisition gives back what it gets when
+        nobody waits for it)."""
+        while self._acquiring or self._releasing:
+            await asyncio.gather(*self._acquiring, *self._releasing, return_exceptions=True)
 
     async def _take(self) -> Lease:
         waiter: asyncio.Future[Lease] = asyncio.get_running_loop().create_future()
@@ -112,16 +118,19 @@ class SlotPool:
             self.in_use += 1
             waiter.set_result(lease)
             return
-        await self._release(lease)
+        # Released in the background: the request that held it goes on to check and store its answer
+        # instead of waiting for the API (settle() waits for it before the run ends).
+        task = asyncio.get_running_loop().create_task(self._release(lease))
+        self._releasing.add(task)
+        task.add_done_callback(self._releasing.discard)
 
     def _pump(self) -> None:
-        """Start acquisitions for the waiters no lease is coming for: all at once while the limit has room."""
-        waiting = sum(1 for waiter in self._waiters if not waiter.done())
-        wanted = min(waiting, self.cap - self.in_use, self._window) - len(self._acquiring)
-        for _ in range(max(0, wanted)):
-            task = asyncio.get_running_loop().create_task(self._acquire())
-            self._acquiring.add(task)
-            task.add_done_callback(self._acquiring.discard)
+        """Start an acquisition when a waiter has no lease coming, the cap has room, and none is under way."""
+        if self._acquiring or self.in_use >= self.cap or not any(not waiter.done() for waiter in self._waiters):
+            return
+        task = asyncio.get_running_loop().create_task(self._acquire())
+        self._acquiring.add(task)
+        task.add_done_callback(self._acquiring.discard)
 
     async def _acquire(self) -> None:
         """Get one lease for a waiter; fail the waiter when the API keeps failing."""
@@ -139,44 +148,45 @@ class SlotPool:
         self._pump()
 
     async def _request_lease(self) -> Lease | None:
-        """A lease of one slot, polling while the limit is full; None when no waiter needs it any more."""
+        """A lease of one slot, polling while the limit is full; None when no waiter needs it any more.
+
+        Prefect's client would retry a 503 itself after 2 s, then 4 s: on SQLite two increments at once
+        often meet a locked database and answer 503, and a run's first slots waited seconds for that.
+        Here its retries are off (for this acquisition's task only) and a 5xx is tried again after 0.1 s,
+        doubling.
+        """
         failures = 0
-        async with get_client() as client:
-            while any(not waiter.done() for waiter in self._waiters):
-                try:
-                    response = await client.increment_concurrency_slots_with_lease(
-                        names=[self.name], slots=1, mode="concurrency", lease_duration=LEASE_SECONDS
-                    )
-                except httpx.HTTPStatusError as error:
-                    if error.response.status_code == 423:
-                        if not await self._wait_for_room(error.response):
-                            return None
+        with _client_retries_off():
+            async with get_client() as client:
+                while any(not waiter.done() for waiter in self._waiters):
+                    try:
+                        response = await client.increment_concurrency_slots_with_lease(
+                            names=[self.name], slots=1, mode="concurrency", lease_duration=LEASE_SECONDS
+                        )
+                    except httpx.HTTPStatusError as error:
+                        if error.response.status_code == 423:
+                            await self._wait_for_room(error.response)
+                            continue
+                        if error.response.status_code < 500 or (failures := failures + 1) >= SERVER_ERROR_ATTEMPTS:
+                            raise
+                        await _back_off(failures)
                         continue
-                    if error.response.status_code < 500 or (failures := failures + 1) >= SERVER_ERROR_ATTEMPTS:
-                        raise
-                    await asyncio.sleep(min(8.0, SERVER_ERROR_WAIT_SECONDS * 2**failures))
-                    continue
-                except httpx.TransportError:
-                    if (failures := failures + 1) >= SERVER_ERROR_ATTEMPTS:
-                        raise
-                    await asyncio.sleep(min(8.0, SERVER_ERROR_WAIT_SECONDS * 2**failures))
-                    continue
-                self._window = min(self.cap, 2 * self._window)
-                body = response.json()
-                lease = Lease(UUID(body["lease_id"]) if body.get("limits") else None)
-                if lease.id is not None:
-                    lease.renewal = asyncio.get_running_loop().create_task(self._renew(lease.id))
-                return lease
+                    except httpx.TransportError:
+                        if (failures := failures + 1) >= SERVER_ERROR_ATTEMPTS:
+                            raise
+                        await _back_off(failures)
+                        continue
+                    body = response.json()
+                    lease = Lease(UUID(body["lease_id"]) if body.get("limits") else None)
+                    if lease.id is not None:
+                        lease.renewal = asyncio.get_running_loop().create_task(self._renew(lease.id))
+                    return lease
         return None
 
-    async def _wait_for_room(self, response: httpx.Response) -> bool:
-        """After a 423: False if another acquisition of this process goes on polling, else wait and say True."""
-        self._window = 1
-        if len(self._acquiring) > 1:
-            return False
+    async def _wait_for_room(self, response: httpx.Response) -> None:
+        """After a 423: wait what the server suggests, within [MIN_POLL_SECONDS, MAX_POLL_SECONDS]."""
         suggested = parse_retry_after(response.headers.get("Retry-After")) or MAX_POLL_SECONDS
         await asyncio.sleep(min(MAX_POLL_SECONDS, max(MIN_POLL_SECONDS, suggested)) * random.uniform(0.8, 1.0))
-        return True
 
     async def _renew(self, lease_id: UUID) -> None:
         """Keep a lease held longer than half its duration (a long job, a long run of hand-overs) alive."""
@@ -194,10 +204,32 @@ class SlotPool:
         if lease.id is None:
             return
         try:
-            async with get_client() as client:
+            async with self._one_release_at_a_time, get_client() as client:
                 await client.release_concurrency_slots_with_lease(lease_id=lease.id)
         except Exception as error:  # noqa: BLE001 - the lease lapses by itself within LEASE_SECONDS
             logger.warning("could not release a %s slot (it lapses within %.0f s): %s", self.name, LEASE_SECONDS, error)
+
+
+_settings_without_retries: tuple[Settings, Settings] | None = None  # (the settings, the same with retries off)
+
+
+@contextlib.contextmanager
+def _client_retries_off() -> Iterator[None]:
+    """Prefect's client retries off in the calling task: Prefect's `temporary_settings`, with the settings
+    object made once (building one takes about 75 ms). Settings live in a context variable, so other
+    tasks and threads keep theirs."""
+    global _settings_without_retries
+    context = get_settings_context()
+    if _settings_without_retries is None or _settings_without_retries[0] is not context.settings:
+        updated = context.settings.copy_with_update(updates={PREFECT_CLIENT_MAX_RETRIES: 0})
+        _settings_without_retries = (context.settings, updated)
+    with SettingsContext(profile=context.profile, settings=_settings_without_retries[1]):
+        yield
+
+
+async def _back_off(failures: int) -> None:
+    """Wait before trying an API call again after its `failures`-th failure: doubling, jittered, at most 8 s."""
+    await asyncio.sleep(min(8.0, SERVER_ERROR_WAIT_SECONDS * 2**failures) * random.uniform(0.8, 1.2))
 
 
 _pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str, int], SlotPool]] = (
