@@ -13,6 +13,7 @@ from prefect.utilities.annotations import quote
 from flows.allowed import enforce, roots_for_this_run, within_storage
 from flows.narrate_long_job import narrate_long_jobs
 from flows.parameters import NarrationRequest
+from flows.shared_tls import share_prefect_api_contexts
 from speech_audio.encodings import AudioKind, encoder_for
 from tasks.allowed_places import http_options
 from tasks.models import ChunkAudio, Manifest, ManifestChapter, NarrationPlan, PlannedChunk, text_sha256
@@ -38,6 +39,11 @@ from tasks.text.chunking import has_words
 from tasks.text.documents import Document
 from tasks.text.intake import subtitle_format
 from tasks.text.task_runs import read_document, read_lexicon, read_subtitle_file
+
+# A run opens several Prefect API clients (the flow engine's, each task engine's, the blocks' loads), and
+# Prefect builds a verified SSL context for each, certificates loaded anew (0.1-0.4 s here): wherever
+# the flow runs (a worker's flow-run process, a warm runner, a test), they share one.
+share_prefect_api_contexts()
 
 
 async def synthesize_missing(
