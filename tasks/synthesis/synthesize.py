@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import weakref
 from collections.abc import Awaitable, Callable
 
 from tasks.errors import AudioCheckError, ProviderError
@@ -23,6 +24,22 @@ from tasks.synthesis.providers.base import SpeechEngine
 from tasks.synthesis.retry_policy import call_with_retries, may_have_been_received
 
 Logger = logging.Logger | logging.LoggerAdapter
+
+
+_measuring: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = weakref.WeakKeyDictionary()
+
+
+def one_measurement_at_a_time() -> asyncio.Semaphore:
+    """The running loop's turn to measure a stored chunk, shared by every batch of every run in the loop.
+
+    A batch waits for its turn here, not in a worker thread: when each batch had its own turn, a long
+    narration's six batches each held a thread blocked on the process's measuring lock, and with the
+    pool's six threads taken no answer could be checked and stored, so answers piled up in memory.
+    """
+    loop = asyncio.get_running_loop()
+    if (turn := _measuring.get(loop)) is None:
+        turn = _measuring[loop] = asyncio.Semaphore(1)
+    return turn
 
 
 def check_and_store(store: ChunkStore, chunk: PlannedChunk, answer: SynthesizedAudio, speed: float) -> ChunkAudio:
@@ -105,7 +122,7 @@ async def synthesize_batch(
     uses the time the run spends waiting for the provider, instead of adding to the run after it.
     """
     results: dict[int, ChunkAudio] = {}
-    measuring = asyncio.Semaphore(1)  # one chunk measured at a time: a long chunk's samples are large
+    measuring = one_measurement_at_a_time()  # a long chunk's samples are large
     # One batched lookup: chunks an earlier attempt of this batch stored are not requested again.
     already = await asyncio.to_thread(store.get_many, [chunk.key for chunk in chunks])
 
