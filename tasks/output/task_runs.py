@@ -17,7 +17,7 @@ from speech_audio.encodings import AudioKind
 from speech_audio.memory import return_large_buffers
 from tasks.models import ChunkAudio, Manifest, PlannedChunk
 from tasks.output.assembly import AssembledAudio, write_narration
-from tasks.output.chunk_analysis import ChunkAnalysis, analysis_for
+from tasks.output.chunk_analysis import ChunkAnalysis, analysis_for, recent_analysis
 from tasks.output.placement import ChunkPlacement
 from tasks.output.publishing import summary_markdown, write_subtitles_and_manifest, write_text
 from tasks.store.chunk_store import ChunkStore
@@ -42,15 +42,21 @@ async def analyse_chunks(
     (target, ceiling), each chunk's gain for it too."""
     store = ChunkStore(store_url)
     loop = asyncio.get_running_loop()
-    with ThreadPoolExecutor(ANALYSIS_THREADS, thread_name_prefix="analysis") as pool:
-        return list(
-            await asyncio.gather(
+    analyses: list[ChunkAnalysis | None] = [
+        recent_analysis(store, stored, loudness) for stored in audio
+    ]  # measured while the run waited for the provider
+    missing = [i for i, analysis in enumerate(analyses) if analysis is None]
+    if missing:
+        with ThreadPoolExecutor(ANALYSIS_THREADS, thread_name_prefix="analysis") as pool:
+            found = await asyncio.gather(
                 *(
-                    loop.run_in_executor(pool, analysis_for, store, stored, chunk.text, language, loudness, units)
-                    for chunk, stored in zip(chunks, audio, strict=True)
+                    loop.run_in_executor(pool, analysis_for, store, audio[i], chunks[i].text, language, loudness, units)
+                    for i in missing
                 )
             )
-        )
+        for i, analysis in zip(missing, found, strict=True):
+            analyses[i] = analysis
+    return analyses  # type: ignore[return-value]  # every entry filled above
 
 
 @task(name="assemble-audio", cache_policy=NO_CACHE)
