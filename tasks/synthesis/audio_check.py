@@ -34,7 +34,9 @@ def check_audio(audio: bytes | BinaryIO, encoding: AudioEncoding, text: str, spe
             values = array("h", pcm)
             samples += len(values)
             if values and peak <= _SILENCE_PEAK:
-                probe = values[::_PEAK_STRIDE]  # every 8th sample (2 kHz) finds sound; max() over all of them was the top CPU cost of a long run
+                probe = values[
+                    ::_PEAK_STRIDE
+                ]  # every 8th sample (2 kHz) finds sound; max() over all of them was the top CPU cost of a long run
                 peak = max(peak, max(probe), -min(probe)) if probe else peak
     except AudioDecodeError as error:
         raise AudioCheckError(str(error)) from None

@@ -126,5 +126,7 @@ def plan_for(
         for n in differs:
             if all(key in held for key in by_block[spoken[n][0]]):
                 chosen[n] = legacy[n]
-    versions = [1 if chosen[n] is legacy[n] and chosen[n] != current[n] else CUTTING_VERSION for n in range(len(chosen))]
+    versions = [
+        1 if chosen[n] is legacy[n] and chosen[n] != current[n] else CUTTING_VERSION for n in range(len(chosen))
+    ]
     return _keyed(_chunk_texts((i, b, chosen[n], versions[n]) for n, (i, b) in enumerate(spoken)), engine, lexicon)

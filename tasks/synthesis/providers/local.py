@@ -47,7 +47,9 @@ def _speak(text: str, voice: str, speed: float, sentence_offsets: list[int]) -> 
         offset = text.find(run, position)
         position = offset + len(run) if offset >= 0 else position
         pcm, marks = espeak.synthesize_with_marks(run, run_voice, speed)
-        word_starts += [(max(offset, 0) + mark.text_position, samples + mark.sample) for mark in marks if mark.kind == "word"]
+        word_starts += [
+            (max(offset, 0) + mark.text_position, samples + mark.sample) for mark in marks if mark.kind == "word"
+        ]
         pieces.append(pcm)
         samples += len(pcm) // 2
     starts: list[float] = []

@@ -37,7 +37,12 @@ def azure_encoding(output_format: str) -> AudioEncoding:
 
 
 def build_ssml(
-    text: str, voice: str, language: str, gender: str, speed: float = 1.0, lexicon: dict[str, dict[str, str]] | None = None
+    text: str,
+    voice: str,
+    language: str,
+    gender: str,
+    speed: float = 1.0,
+    lexicon: dict[str, dict[str, str]] | None = None,
 ) -> str:
     """An SSML document speaking `text` literally: markup characters are escaped, not interpreted.
 
