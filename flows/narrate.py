@@ -15,6 +15,7 @@ from flows.narrate_long_job import narrate_long_jobs
 from flows.parameters import NarrationRequest
 from flows.shared_tls import share_prefect_api_contexts
 from speech_audio.encodings import AudioKind, encoder_for
+from speech_audio.memory import return_freed_memory
 from tasks.allowed_places import http_options
 from tasks.models import ChunkAudio, Manifest, ManifestChapter, NarrationPlan, PlannedChunk, text_sha256
 from tasks.output import progress
@@ -237,6 +238,9 @@ async def narrate(request: NarrationRequest) -> Manifest | NarrationPlan:
     analyses = await analyse_chunks(
         request.chunk_store_url, quote(chunks), quote(audio), engine.language, loudness, cues
     )
+    # The synthesis phase's answers and measurements are freed by now: hand that memory back, so the last
+    # phase (the subtitles and manifest of a long book) grows from what is in use, not from its high water.
+    return_freed_memory()
     chapters = chapter_starts(document, chunks)
     placements = place_chunks(
         chunks, audio, analyses, request.pauses, request.loudness_lufs, output_kind, {first for _, first in chapters}

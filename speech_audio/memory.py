@@ -8,6 +8,10 @@ Fixing the threshold keeps every buffer over 1 MiB in its own mapping, returned 
 glibc also gives threads their own heap arenas (up to 8 per core), and each keeps the memory its
 thread freed. A run has many short-lived worker threads (file writes, measurement, Prefect's own),
 so freed memory ends up spread over arenas nobody reuses; two arenas hold it in fewer places.
+
+Between a run's phases the memory freed inside the arenas is handed back too (`malloc_trim`): the
+answers and measurements of the synthesis phase are gone by then, and the last phase (subtitles and
+the manifest of a long book) then starts from what is in use, not from the synthesis phase's high water.
 """
 
 from __future__ import annotations
@@ -23,12 +27,12 @@ ARENAS = 2
 
 
 @functools.cache
-def _mallopt():
-    name = ctypes.util.find_library("c")
-    if not name:
+def _libc_function(name: str):
+    library = ctypes.util.find_library("c")
+    if not library:
         return None
     try:
-        return ctypes.CDLL(name).mallopt
+        return getattr(ctypes.CDLL(library), name)
     except (OSError, AttributeError):
         return None
 
@@ -39,7 +43,16 @@ def return_large_buffers() -> bool:
 
     Call it early (before worker threads start) so that the arena cap applies to them all.
     """
-    mallopt = _mallopt()
+    mallopt = _libc_function("mallopt")
     if mallopt is None:
         return False
     return bool(mallopt(M_MMAP_THRESHOLD, THRESHOLD_BYTES)) and bool(mallopt(M_ARENA_MAX, ARENAS))
+
+
+def return_freed_memory() -> bool:
+    """Hand the memory freed inside glibc's arenas back to the system; False where the C library is not glibc."""
+    trim = _libc_function("malloc_trim")
+    if trim is None:
+        return False
+    trim.argtypes = [ctypes.c_size_t]
+    return bool(trim(0))

@@ -68,7 +68,8 @@ class ChunkAudio(BaseModel):
     sentence_starts: list[float] | None = None
     cached: bool = False
     paid_requests: int | None = Field(
-        default=None, description="Long jobs: submissions paid for in this run, repeats after ambiguous failures included."
+        default=None,
+        description="Long jobs: submissions paid for in this run, repeats after ambiguous failures included.",
     )
 
 

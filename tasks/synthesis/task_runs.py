@@ -13,6 +13,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
 from blocks.speech_provider import SpeechProvider
+from speech_audio.memory import return_freed_memory
 from tasks.models import ChunkAudio, PlannedChunk
 from tasks.output import progress
 from tasks.output.chunk_analysis import analysis_for
@@ -80,6 +81,7 @@ async def synthesize_chunks(
 
         def measure(chunk: PlannedChunk, audio: ChunkAudio) -> None:
             analysis_for(store, audio, chunk.text, language, loudness)
+            return_freed_memory()  # a chunk's decoding and measuring leave the heap freed memory
 
     try:
         return await synthesize_batch(
