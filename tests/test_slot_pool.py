@@ -215,7 +215,8 @@ def test_a_server_error_is_retried_then_reported_to_the_request(api):
 def test_without_the_limit_requests_go_uncapped_and_nothing_is_released(api):
     api.limit = None
     in_flight, peak = [0], [0]
-    asyncio.run(requests(SlotPool(LIMIT, 8), 12, 0.01, in_flight, peak))
+    # each request outlasts eight acquisitions one after another (a round trip each), so all eight overlap
+    asyncio.run(requests(SlotPool(LIMIT, 8), 12, 0.1, in_flight, peak))
     assert peak[0] == 8 and api.calls["release"] == 0
 
 
