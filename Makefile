@@ -33,7 +33,7 @@ test: $(INSTALLED) $(CHROMIUM) postgres-package
 
 # The tests that need no server (no Prefect, no database, no browser): under a minute.
 test-fast: $(INSTALLED)
-	$(BIN)/python -m pytest -m "not slow" -q
+	$(BIN)/python -m pytest -m "not slow" -q -n 2
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check .
