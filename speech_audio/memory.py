@@ -50,7 +50,8 @@ def return_large_buffers() -> bool:
 
 
 def return_freed_memory() -> bool:
-    """Hand the memory freed inside glibc's arenas back to the system; False where the C library is not glibc."""
+    """Hand the memory freed inside glibc's arenas back to the system; True if any went back (always False
+    where the C library is not glibc)."""
     trim = _libc_function("malloc_trim")
     if trim is None:
         return False

@@ -31,12 +31,16 @@ def stored():
     return store, store.put("k" * 64, answer, 3.5)
 
 
-def test_a_raw_answer_is_measured_at_its_own_rate_when_lower(stored):
+def test_a_raw_answer_is_measured_at_its_own_rate_when_lower(stored, monkeypatch):
     store, chunk = stored
     assert analysis_rate(chunk) == RATE
     mp3 = chunk.model_copy(update={"encoding": AudioEncoding(kind=AudioKind.MP3)})
     assert analysis_rate(mp3) == chunk_analysis.ANALYSIS_RATE
+    rates = []
+    decoded = chunk_analysis.decoded
+    monkeypatch.setattr(chunk_analysis, "decoded", lambda *args: rates.append(args[2]) or decoded(*args))
     analysis = analysis_for(store, chunk, "First sentence here. Second one.", "en")
+    assert rates == [RATE]  # decoded once, not resampled to 24 kHz
     assert analysis.duration == pytest.approx(3.5, abs=1e-3)
     assert analysis.speech_start == pytest.approx(0.5, abs=0.02)
     assert analysis.speech_end == pytest.approx(3.0, abs=0.02)
@@ -52,6 +56,8 @@ def test_an_analysis_is_kept_beside_the_chunk_and_in_memory(stored):
     assert recent_analysis(store, chunk, (-19.0, -1.5)) == measured  # the run's later steps need no read
     assert recent_analysis(store, chunk, (-16.0, -1.0)) is None  # a gain it was not worked out for
     assert recent_analysis(ChunkStore(f"memory://other-{uuid.uuid4().hex}"), chunk) is None  # another store
+    replaced = chunk.model_copy(update={"request_id": "another-answer", "duration_seconds": 3.4})
+    assert recent_analysis(store, replaced) is None  # the same key, other audio (a rebuilt store)
     again = analysis_for(store, chunk, "First sentence here. Second one.", "en", (-16.0, -1.0))
     assert again.gains.keys() == {"-19/-1.5", "-16/-1"}
     assert again.loudness_lufs == measured.loudness_lufs

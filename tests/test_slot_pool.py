@@ -31,6 +31,7 @@ class FakeLimitApi:
         self.max_active = 0
         self.calls = {"increment": 0, "locked": 0, "release": 0, "renew": 0}
         self.fail_next = 0  # answer this many increments with 500
+        self.release_seconds = 0.0
         self.acquiring_now = 0
         self.max_acquiring = 0
 
@@ -63,6 +64,7 @@ class FakeLimitApi:
 
     async def release_concurrency_slots_with_lease(self, lease_id):
         self.calls["release"] += 1
+        await asyncio.sleep(self.release_seconds)
         self.leases.remove(lease_id)
 
     async def renew_concurrency_lease(self, lease_id, lease_duration):
@@ -169,7 +171,7 @@ def test_a_waiting_process_has_one_acquisition_in_flight(api):
 
     asyncio.run(scenario())
     assert api.calls["locked"] >= 5  # it polled while the holder held the only slot…
-    assert api.max_acquiring <= 2  # …one acquisition at a time (two after its success), not one per request
+    assert api.max_acquiring <= 2  # …one acquisition at a time in each process (two processes), not one per request
     assert not api.leases
 
 
@@ -245,3 +247,21 @@ def test_a_cancelled_request_gives_its_slot_back(api):
 
     asyncio.run(scenario())
     assert not api.leases
+
+
+def test_a_run_ends_without_waiting_minutes_for_a_struggling_release(api, monkeypatch):
+    """Releases go in the background; a run waits for them a bounded time (an unreleased lease lapses)."""
+    monkeypatch.setattr(slot_pool, "RELEASE_WAIT_SECONDS", 0.05)
+    api.release_seconds = 5.0
+
+    async def scenario() -> float:
+        loop = asyncio.get_running_loop()
+        pool = SlotPool(LIMIT, 8)
+        async with pool.slot():
+            pass
+        started = loop.time()
+        await pool.settle()
+        return loop.time() - started
+
+    assert asyncio.run(scenario()) < 1.0
+    assert api.calls["release"] == 1

@@ -165,6 +165,7 @@ def analysis_for(
         return recent
     kept = _stored(store, chunk)
     if kept is not None and (loudness is None or _gain_key(*loudness) in kept.gains):
+        _remember(store, chunk, kept)
         return kept  # nothing to measure: no need to wait for the chunk being measured
     with _MEASURING:
         analysis, samples = _stored_or_new(store, chunk, text, language, units)
@@ -175,12 +176,18 @@ def analysis_for(
             gain = limited_gain(samples, rate, analysis, *loudness)
             analysis = analysis.model_copy(update={"gains": analysis.gains | {_gain_key(*loudness): gain}})
             store.write_sidecar(chunk.key, "analysis", analysis.model_dump_json().encode())
-    _remember(store, chunk, analysis)
+        _remember(store, chunk, analysis)
     return analysis
 
 
-_recent: OrderedDict[tuple[str, str], ChunkAnalysis] = OrderedDict()
+# (store, chunk key) -> (what the chunk record said, its analysis): a record replaced under the same key (a
+# store rebuilt while a warm runner lives) holds other audio, so a recent analysis counts only for its record.
+_recent: OrderedDict[tuple[str, str], tuple[tuple, ChunkAnalysis]] = OrderedDict()
 _recent_lock = threading.Lock()
+
+
+def _record_facts(chunk: ChunkAudio) -> tuple:
+    return chunk.path, chunk.request_id, chunk.duration_seconds, chunk.encoding
 
 
 def recent_analysis(
@@ -192,15 +199,17 @@ def recent_analysis(
     back from the store cost a file read and a parse each (0.13 s for 400 chunks on local disk).
     """
     with _recent_lock:
-        analysis = _recent.get((store.url, chunk.key))
-    if analysis is None or (loudness is not None and _gain_key(*loudness) not in analysis.gains):
+        facts, analysis = _recent.get((store.url, chunk.key), (None, None))
+    if analysis is None or facts != _record_facts(chunk):
+        return None
+    if loudness is not None and _gain_key(*loudness) not in analysis.gains:
         return None
     return analysis
 
 
 def _remember(store: ChunkStore, chunk: ChunkAudio, analysis: ChunkAnalysis) -> None:
     with _recent_lock:
-        _recent[(store.url, chunk.key)] = analysis
+        _recent[(store.url, chunk.key)] = (_record_facts(chunk), analysis)
         _recent.move_to_end((store.url, chunk.key))
         while len(_recent) > RECENT_ANALYSES:
             _recent.popitem(last=False)
@@ -227,7 +236,12 @@ def _stored_or_new(
     store: ChunkStore, chunk: ChunkAudio, text: str, language: str, units: list[str] | None
 ) -> tuple[ChunkAnalysis, np.ndarray | None]:
     """The kept analysis (and no samples), or a new one, kept, with the samples it was measured on."""
-    if (kept := recent_analysis(store, chunk) or _stored(store, chunk)) is not None:
+    # The sidecar first: another process may have added a gain to it. Gains this process worked out and
+    # the sidecar lacks (it was written by another process in between, or removed) are kept too.
+    kept, recent = _stored(store, chunk), recent_analysis(store, chunk)
+    if kept is not None and recent is not None:
+        kept = kept.model_copy(update={"gains": recent.gains | kept.gains})
+    if (kept := kept or recent) is not None:
         return kept, None
     rate = analysis_rate(chunk)
     samples = decoded(store, chunk, rate)

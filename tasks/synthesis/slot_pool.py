@@ -17,8 +17,8 @@ held past half its duration (a long job) is renewed.
 A process has one acquisition in flight at a time: while the limit is full it polls, after the server's
 Retry-After but never more than MAX_POLL_SECONDS later; while the limit has room it takes one slot after
 another (a round trip of 15-30 ms each). Acquisitions side by side meet each other on a SQLite server: the
-loser waits about 2 s for a "database is locked" 503, which cost a 400-chunk run 3 s when its first 16
-slots were asked for in parallel.
+loser gets a "database is locked" 503 after about 2 s and Prefect's client waits 2 s more before trying
+again, which cost a 400-chunk run 3 s when its first 16 slots were asked for in parallel.
 """
 
 from __future__ import annotations
@@ -29,14 +29,12 @@ import logging
 import random
 import weakref
 from collections import deque
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from uuid import UUID
 
 import httpx
 from prefect.client.orchestration import get_client
-from prefect.context import SettingsContext, get_settings_context
-from prefect.settings import PREFECT_CLIENT_MAX_RETRIES, Settings
 
 from tasks.synthesis.retry_policy import parse_retry_after
 
@@ -46,8 +44,9 @@ from tasks.synthesis.retry_policy import parse_retry_after
 LEASE_SECONDS = 60.0
 MAX_POLL_SECONDS = 1.0  # a waiting process asks again at least this often, whatever the server suggests
 MIN_POLL_SECONDS = 0.05
-SERVER_ERROR_ATTEMPTS = 8  # an overloaded API answering 5xx, or a dropped connection, is tried this often
-SERVER_ERROR_WAIT_SECONDS = 0.05  # doubled after each such failure (with jitter), at most 8 s
+SERVER_ERROR_ATTEMPTS = 5  # an overloaded API answering 5xx, or a dropped connection, is tried this often
+SERVER_ERROR_WAIT_SECONDS = 0.5  # doubled after each such failure (with jitter), at most 8 s
+RELEASE_WAIT_SECONDS = 10.0  # a run ends after waiting this long for its releases (a lease lapses by itself)
 
 logger = logging.getLogger(__name__)
 
@@ -82,10 +81,12 @@ class SlotPool:
             await self._give_back(lease, from_request=True)
 
     async def settle(self) -> None:
-        """Wait for acquisitions and releases still under way (an acquisition gives back what it gets when
-        nobody waits for it)."""
-        while self._acquiring or self._releasing:
-            await asyncio.gather(*self._acquiring, *self._releasing, return_exceptions=True)
+        """Wait for acquisitions still under way (an acquisition gives back what it gets when nobody waits
+        for it), then for releases, at most RELEASE_WAIT_SECONDS."""
+        while self._acquiring:
+            await asyncio.gather(*self._acquiring, return_exceptions=True)
+        if self._releasing:  # a struggling API could hold them for minutes: their leases lapse by themselves
+            await asyncio.wait(set(self._releasing), timeout=RELEASE_WAIT_SECONDS)
 
     async def _take(self) -> Lease:
         waiter: asyncio.Future[Lease] = asyncio.get_running_loop().create_future()
@@ -150,37 +151,34 @@ class SlotPool:
     async def _request_lease(self) -> Lease | None:
         """A lease of one slot, polling while the limit is full; None when no waiter needs it any more.
 
-        Prefect's client would retry a 503 itself after 2 s, then 4 s: on SQLite two increments at once
-        often meet a locked database and answer 503, and a run's first slots waited seconds for that.
-        Here its retries are off (for this acquisition's task only) and a 5xx is tried again after 0.1 s,
-        doubling.
+        Prefect's client itself retries what the API answers with 429, 502, 503 or 408 (after 2 s, then
+        4 s); what still fails after that, a 5xx or a dropped connection, is tried again here.
         """
         failures = 0
-        with _client_retries_off():
-            async with get_client() as client:
-                while any(not waiter.done() for waiter in self._waiters):
-                    try:
-                        response = await client.increment_concurrency_slots_with_lease(
-                            names=[self.name], slots=1, mode="concurrency", lease_duration=LEASE_SECONDS
-                        )
-                    except httpx.HTTPStatusError as error:
-                        if error.response.status_code == 423:
-                            await self._wait_for_room(error.response)
-                            continue
-                        if error.response.status_code < 500 or (failures := failures + 1) >= SERVER_ERROR_ATTEMPTS:
-                            raise
-                        await _back_off(failures)
+        async with get_client() as client:
+            while any(not waiter.done() for waiter in self._waiters):
+                try:
+                    response = await client.increment_concurrency_slots_with_lease(
+                        names=[self.name], slots=1, mode="concurrency", lease_duration=LEASE_SECONDS
+                    )
+                except httpx.HTTPStatusError as error:
+                    if error.response.status_code == 423:
+                        await self._wait_for_room(error.response)
                         continue
-                    except httpx.TransportError:
-                        if (failures := failures + 1) >= SERVER_ERROR_ATTEMPTS:
-                            raise
-                        await _back_off(failures)
-                        continue
-                    body = response.json()
-                    lease = Lease(UUID(body["lease_id"]) if body.get("limits") else None)
-                    if lease.id is not None:
-                        lease.renewal = asyncio.get_running_loop().create_task(self._renew(lease.id))
-                    return lease
+                    if error.response.status_code < 500 or (failures := failures + 1) >= SERVER_ERROR_ATTEMPTS:
+                        raise
+                    await _back_off(failures)
+                    continue
+                except httpx.TransportError:
+                    if (failures := failures + 1) >= SERVER_ERROR_ATTEMPTS:
+                        raise
+                    await _back_off(failures)
+                    continue
+                body = response.json()
+                lease = Lease(UUID(body["lease_id"]) if body.get("limits") else None)
+                if lease.id is not None:
+                    lease.renewal = asyncio.get_running_loop().create_task(self._renew(lease.id))
+                return lease
         return None
 
     async def _wait_for_room(self, response: httpx.Response) -> None:
@@ -208,23 +206,6 @@ class SlotPool:
                 await client.release_concurrency_slots_with_lease(lease_id=lease.id)
         except Exception as error:  # noqa: BLE001 - the lease lapses by itself within LEASE_SECONDS
             logger.warning("could not release a %s slot (it lapses within %.0f s): %s", self.name, LEASE_SECONDS, error)
-
-
-_settings_without_retries: tuple[Settings, Settings] | None = None  # (the settings, the same with retries off)
-
-
-@contextlib.contextmanager
-def _client_retries_off() -> Iterator[None]:
-    """Prefect's client retries off in the calling task: Prefect's `temporary_settings`, with the settings
-    object made once (building one takes about 75 ms). Settings live in a context variable, so other
-    tasks and threads keep theirs."""
-    global _settings_without_retries
-    context = get_settings_context()
-    if _settings_without_retries is None or _settings_without_retries[0] is not context.settings:
-        updated = context.settings.copy_with_update(updates={PREFECT_CLIENT_MAX_RETRIES: 0})
-        _settings_without_retries = (context.settings, updated)
-    with SettingsContext(profile=context.profile, settings=_settings_without_retries[1]):
-        yield
 
 
 async def _back_off(failures: int) -> None:
