@@ -280,21 +280,59 @@ def runners(home: Path) -> list[RunnerInfo]:
 
 
 def stop_all(home: Path) -> list[int]:
-    """Stop every runner of `home` (SIGTERM: it cancels its runs; SIGKILL if it lingers); their pids."""
+    """Stop every runner of `home` (SIGTERM: it cancels its runs; SIGKILL if it lingers); their pids.
+
+    Runners still starting are stopped too: a command returns as soon as it has started its runner, and
+    the runner writes its record only once it has its key's lock, so a stop right after a first command
+    would otherwise miss it (and leave it waiting for a server that is gone).
+    """
     stopped = []
     for key, pid in _records(home):
         if is_runner_process(pid, key):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGTERM)
-            deadline = time.monotonic() + STOP_TIMEOUT_SECONDS
-            while is_runner_process(pid, key) and time.monotonic() < deadline:
-                time.sleep(0.05)
-            if is_runner_process(pid, key):
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
+            _terminate(pid, key)
             stopped.append(pid)
         _remove_files(home / FOLDER, key)
+    for pid, key in _starting_runners(home):
+        if pid not in stopped:
+            _terminate(pid, key)
+            stopped.append(pid)
+            _remove_files(home / FOLDER, key)
     return stopped
+
+
+def _terminate(pid: int, key: str) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + STOP_TIMEOUT_SECONDS
+    while is_runner_process(pid, key) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if is_runner_process(pid, key):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def _starting_runners(home: Path) -> list[tuple[int, str]]:
+    """(pid, key) of this user's runner processes of `home`, recorded or not (where /proc lists processes)."""
+    found = []
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return found
+    for entry in proc.iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if entry.stat().st_uid != os.getuid():
+                continue
+            command = (entry / "cmdline").read_bytes().decode(errors="replace").split("\0")
+        except OSError:
+            continue
+        if not any(MARK in part for part in command) or "--home" not in command or "--key" not in command:
+            continue
+        after_home, after_key = command.index("--home") + 1, command.index("--key") + 1
+        if after_home < len(command) and after_key < len(command) and command[after_home] == str(home):
+            if is_runner_process(int(entry.name), command[after_key]):
+                found.append((int(entry.name), command[after_key]))
+    return found
 
 
 def _remove_files(folder: Path, key: str) -> None:
