@@ -72,3 +72,13 @@ def test_memory_keeps_only_the_latest_analyses(stored, monkeypatch):
     analysis_for(store, other, "Another chunk. Two sentences.", "en")
     assert recent_analysis(store, chunk) is None
     assert recent_analysis(store, other) is not None
+
+
+def test_a_subtitle_file_sent_whole_is_timed_by_its_own_cues(stored):
+    store, chunk = stored
+    by_sentence = analysis_for(store, chunk, "First sentence here. Second one.", "en")  # as while synthesizing
+    assert by_sentence.sentences == ["First sentence here.", "Second one."]
+    cues = ["First sentence", "here. Second one."]
+    by_cue = analysis_for(store, chunk, "First sentence here. Second one.", "en", units=cues)
+    assert by_cue.sentences == cues and len(by_cue.spans) == 2
+    assert analysis_for(store, chunk, "First sentence here. Second one.", "en", units=cues) == by_cue

@@ -161,9 +161,9 @@ def analysis_for(
 
     `loudness` is (target, ceiling): the gain for it is worked out once and kept in the sidecar too.
     """
-    if (recent := recent_analysis(store, chunk, loudness)) is not None:
+    if (recent := _fits(recent_analysis(store, chunk, loudness), units)) is not None:
         return recent
-    kept = _stored(store, chunk)
+    kept = _fits(_stored(store, chunk), units)
     if kept is not None and (loudness is None or _gain_key(*loudness) in kept.gains):
         _remember(store, chunk, kept)
         return kept  # nothing to measure: no need to wait for the chunk being measured
@@ -232,13 +232,24 @@ def _stored(store: ChunkStore, chunk: ChunkAudio) -> ChunkAnalysis | None:
     return analysis if analysis.version == ANALYSIS_VERSION else None
 
 
+def _fits(analysis: ChunkAnalysis | None, units: list[str] | None) -> ChunkAnalysis | None:
+    """The analysis if it times `units` (a subtitle file's cues) where they are asked for, else None.
+
+    A chunk measured by its sentences (as each new chunk is, while the run waits for the provider) is
+    measured again for a subtitle file sent whole, whose own cues are what must be timed.
+    """
+    if analysis is None or units is None or analysis.sentences == units:
+        return analysis
+    return None
+
+
 def _stored_or_new(
     store: ChunkStore, chunk: ChunkAudio, text: str, language: str, units: list[str] | None
 ) -> tuple[ChunkAnalysis, np.ndarray | None]:
     """The kept analysis (and no samples), or a new one, kept, with the samples it was measured on."""
     # The sidecar first: another process may have added a gain to it. Gains this process worked out and
     # the sidecar lacks (it was written by another process in between, or removed) are kept too.
-    kept, recent = _stored(store, chunk), recent_analysis(store, chunk)
+    kept, recent = _fits(_stored(store, chunk), units), _fits(recent_analysis(store, chunk), units)
     if kept is not None and recent is not None:
         kept = kept.model_copy(update={"gains": recent.gains | kept.gains})
     if (kept := kept or recent) is not None:
