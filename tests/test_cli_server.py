@@ -454,9 +454,14 @@ def test_later_commands_go_through_a_warm_runner_keyed_by_folder_and_environment
         stderr=subprocess.PIPE,
         text=True,
     )
-    wait_for(lambda: runner_shown(isolated, pid)["running"] == "1", 120, "the long run to start")
-    interrupted.send_signal(signal.SIGINT)
-    _, stderr = interrupted.communicate(timeout=180)  # on a loaded CI machine it once took over 60 s to exit
+    try:
+        wait_for(lambda: runner_shown(isolated, pid)["running"] == "1", 120, "the long run to start")
+        interrupted.send_signal(signal.SIGINT)
+        _, stderr = interrupted.communicate(timeout=180)  # on a loaded CI machine it once took over 60 s to exit
+    finally:  # a command left running after a failure would outlive the fixture (and start a server of its own)
+        if interrupted.poll() is None:
+            interrupted.kill()
+            interrupted.communicate()
     assert interrupted.returncode == 130 and stderr.strip() == "narrate: interrupted", stderr
     wait_for(lambda: runner_shown(isolated, pid)["running"] == "0", 60, "the run to be cancelled")
     assert not (tmp_path / "cancelled" / "long.mp3").exists()
