@@ -79,6 +79,7 @@ def test_a_subtitle_file_sent_whole_is_timed_by_its_own_cues(stored):
     by_sentence = analysis_for(store, chunk, "First sentence here. Second one.", "en")  # as while synthesizing
     assert by_sentence.sentences == ["First sentence here.", "Second one."]
     cues = ["First sentence", "here. Second one."]
+    assert recent_analysis(store, chunk, units=cues) is None  # assembly's fast path measures it again too
     by_cue = analysis_for(store, chunk, "First sentence here. Second one.", "en", units=cues)
     assert by_cue.sentences == cues and len(by_cue.spans) == 2
     assert analysis_for(store, chunk, "First sentence here. Second one.", "en", units=cues) == by_cue

@@ -161,7 +161,7 @@ def analysis_for(
 
     `loudness` is (target, ceiling): the gain for it is worked out once and kept in the sidecar too.
     """
-    if (recent := _fits(recent_analysis(store, chunk, loudness), units)) is not None:
+    if (recent := recent_analysis(store, chunk, loudness, units)) is not None:
         return recent
     kept = _fits(_stored(store, chunk), units)
     if kept is not None and (loudness is None or _gain_key(*loudness) in kept.gains):
@@ -191,9 +191,13 @@ def _record_facts(chunk: ChunkAudio) -> tuple:
 
 
 def recent_analysis(
-    store: ChunkStore, chunk: ChunkAudio, loudness: tuple[float, float] | None = None
+    store: ChunkStore,
+    chunk: ChunkAudio,
+    loudness: tuple[float, float] | None = None,
+    units: list[str] | None = None,
 ) -> ChunkAnalysis | None:
-    """The chunk's analysis if this process measured or read it lately (with the gain for `loudness`), else None.
+    """The chunk's analysis if this process measured or read it lately (with the gain for `loudness`, timing
+    `units` where given), else None.
 
     A run measures each new chunk as it is stored; assembly then needs them all again, and reading them
     back from the store cost a file read and a parse each (0.13 s for 400 chunks on local disk).
@@ -204,7 +208,7 @@ def recent_analysis(
         return None
     if loudness is not None and _gain_key(*loudness) not in analysis.gains:
         return None
-    return analysis
+    return _fits(analysis, units)
 
 
 def _remember(store: ChunkStore, chunk: ChunkAudio, analysis: ChunkAnalysis) -> None:
@@ -249,7 +253,7 @@ def _stored_or_new(
     """The kept analysis (and no samples), or a new one, kept, with the samples it was measured on."""
     # The sidecar first: another process may have added a gain to it. Gains this process worked out and
     # the sidecar lacks (it was written by another process in between, or removed) are kept too.
-    kept, recent = _fits(_stored(store, chunk), units), _fits(recent_analysis(store, chunk), units)
+    kept, recent = _fits(_stored(store, chunk), units), recent_analysis(store, chunk, units=units)
     if kept is not None and recent is not None:
         kept = kept.model_copy(update={"gains": recent.gains | kept.gains})
     if (kept := kept or recent) is not None:

@@ -43,7 +43,7 @@ async def analyse_chunks(
     store = ChunkStore(store_url)
     loop = asyncio.get_running_loop()
     analyses: list[ChunkAnalysis | None] = [
-        recent_analysis(store, stored, loudness) for stored in audio
+        recent_analysis(store, stored, loudness, units) for stored in audio
     ]  # measured while the run waited for the provider
     missing = [i for i, analysis in enumerate(analyses) if analysis is None]
     if missing:
