@@ -32,7 +32,9 @@ class NarrationStorage(Block):
     _description = "Storage for sources, the chunk store and narrations, with its credentials."
 
     base_url: str = Field(
-        default=..., title="Base URL", description="The location these credentials are for, e.g. s3://my-bucket/narration."
+        default=...,
+        title="Base URL",
+        description="The location these credentials are for, e.g. s3://my-bucket/narration.",
     )
     storage_options: SecretDict = Field(
         default_factory=lambda: SecretDict({}),

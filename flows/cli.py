@@ -249,6 +249,8 @@ def server_command(argv: list[str]) -> int:
                 f"runner:  pid {runner.pid}, {state}, {runner.served} runs served, {runner.running} running, "
                 f"folder {runner.cwd}"
             )
+        if last := warm_runner.last_exit(home):
+            print(f"last runner exit: {last}")
     return 1 if server is None and action == "status" else 0
 
 

@@ -42,6 +42,8 @@ MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 SOCKET_PATH_LIMIT = 100  # sun_path holds 108 bytes; longer paths go through /proc/self/fd
 EXIT_BAD_INPUT = 2
 EXIT_FAILED = 1
+EXITS_NAME = "exits.log"  # one line per runner that exited, and why
+EXITS_KEPT_BYTES = 16 * 1024  # the log is cut to its newer half past this size
 
 Progress = Callable[[int, int, str], None]
 
@@ -226,6 +228,28 @@ def start(target: Target) -> None:
 
 
 # --------------------------------------------------------------------------------------------- status and stop
+
+
+def append_exit(folder: Path, line: str) -> None:
+    """Add `line` to the runners' exit log of `folder`, keeping it small (runners of one home append in turn)."""
+    path = folder / EXITS_NAME
+    with contextlib.suppress(OSError), open(os.open(path, os.O_RDWR | os.O_CREAT, 0o600), "r+") as log:
+        fcntl.flock(log, fcntl.LOCK_EX)
+        kept = log.read()
+        if len(kept) > EXITS_KEPT_BYTES:
+            kept = kept[len(kept) // 2 :].split("\n", 1)[-1]
+        log.seek(0)
+        log.write(kept + line.rstrip("\n") + "\n")
+        log.truncate()
+
+
+def last_exit(home: Path) -> str | None:
+    """The latest line of the runners' exit log of `home`, or None."""
+    try:
+        lines = (home / FOLDER / EXITS_NAME).read_text().splitlines()
+    except OSError:
+        return None
+    return lines[-1] if lines else None
 
 
 def _records(home: Path) -> list[tuple[str, int]]:

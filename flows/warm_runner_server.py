@@ -20,6 +20,7 @@ import argparse
 import asyncio
 import contextlib
 import contextvars
+import faulthandler
 import fcntl
 import json
 import logging
@@ -107,8 +108,8 @@ class Runner:
                 self.closing = True
             self.ready.set()
 
-    def watch(self, idle_seconds: float) -> None:
-        """Return when it is time to exit: stopped, idle, the server gone or replaced, or the code changed."""
+    def watch(self, idle_seconds: float) -> str:
+        """Return why it is time to exit: stopped, idle, the server gone or replaced, or the code changed."""
         stamp, stamp_checked = code_stamp(), time.monotonic()
         while not self.stopping.wait(CHECK_INTERVAL_SECONDS):
             reason = None
@@ -124,8 +125,9 @@ class Runner:
                     reason = "the code changed"
             if reason and self._close_if_idle():
                 print(f"warm runner: exiting ({reason})", file=sys.stderr, flush=True)
-                return
+                return reason
         self._close_if_idle(force=True)
+        return "stopped"
 
     def _server_is_current(self) -> bool:
         from flows.local_server import is_current
@@ -363,12 +365,23 @@ def _write_record(folder: Path, key: str) -> None:
 
 
 def _log_to(path: Path) -> None:
-    """This runner's output (warnings, a failure to warm up) goes to a file of its own, never to a terminal."""
+    """This runner's output (warnings, a failure to warm up) goes to a file of its own, never to a terminal;
+    so does the stack of every thread if the process dies of a fatal signal (the file is then left behind)."""
     log = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     for stream in (sys.stdout, sys.stderr):
         stream.flush()
         os.dup2(log, stream.fileno())
     os.close(log)
+    faulthandler.enable(all_threads=True)
+
+
+def _note_exit(folder: Path, key: str, runner: Runner, reason: str) -> None:
+    """One line in the runners' exit log, so `narrate server status` can say why a runner went away."""
+    warm_runner.append_exit(
+        folder,
+        f"{time.strftime('%Y-%m-%dT%H:%M:%S%z')} pid {os.getpid()} key {key[:12]}: exited ({reason}) "
+        f"after serving {runner.served}",
+    )
 
 
 def main(argv: list[str]) -> int:
@@ -395,9 +408,11 @@ def main(argv: list[str]) -> int:
         idle = float(os.environ.get(warm_runner.IDLE_VARIABLE, warm_runner.DEFAULT_IDLE_SECONDS))
     except ValueError:
         idle = warm_runner.DEFAULT_IDLE_SECONDS
+    reason = "failed"
     try:
-        runner.watch(idle)
+        reason = runner.watch(idle)
     finally:
+        _note_exit(folder, args.key, runner, reason)
         socket_path.unlink(missing_ok=True)
         if runner.server is not None:  # it served: nothing to keep (a runner that could not warm up says why there)
             (folder / f"{args.key}.log").unlink(missing_ok=True)

@@ -48,8 +48,11 @@ def narration(tmp_path_factory) -> dict:
 def chapters_read_by_ffmpeg(path: str) -> list[tuple[str, float, float]]:
     with av.open(path) as container:
         found = [
-            (chapter["metadata"].get("title"), float(chapter["start"] * chapter["time_base"]),
-             float(chapter["end"] * chapter["time_base"]))
+            (
+                chapter["metadata"].get("title"),
+                float(chapter["start"] * chapter["time_base"]),
+                float(chapter["end"] * chapter["time_base"]),
+            )
             for chapter in container.chapters()
         ]
     return sorted(found, key=lambda chapter: chapter[1])  # FFmpeg lists ID3 chapters in tag order

@@ -57,7 +57,9 @@ def test_chunks_end_every_block_and_never_cross_one(paragraphs, limit):
 
 def _sentences(rng: random.Random, count: int) -> list[str]:
     vocabulary = "alpha beta gamma delta epsilon zeta theta kappa lambda sigma omega river stone cloud".split()
-    return [" ".join(rng.choice(vocabulary) for _ in range(rng.randint(3, 20))).capitalize() + "." for _ in range(count)]
+    return [
+        " ".join(rng.choice(vocabulary) for _ in range(rng.randint(3, 20))).capitalize() + "." for _ in range(count)
+    ]
 
 
 def test_one_inserted_sentence_changes_few_chunks_where_greedy_packing_changed_many():
@@ -77,7 +79,11 @@ def test_one_inserted_sentence_changes_few_chunks_where_greedy_packing_changed_m
 
 def test_sentences_are_kept_whole_when_they_fit():
     text = "Dr. Smith went to Washington. He said it was 3.5 miles away! Was it? Yes."
-    assert greedy_chunks(text, 40) == ["Dr. Smith went to Washington.", "He said it was 3.5 miles away! Was it?", "Yes."]
+    assert greedy_chunks(text, 40) == [
+        "Dr. Smith went to Washington.",
+        "He said it was 3.5 miles away! Was it?",
+        "Yes.",
+    ]
     assert all(chunk.endswith((".", "!", "?")) for chunk in content_chunks(text, 40))
 
 

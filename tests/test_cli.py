@@ -57,7 +57,10 @@ def test_narrates_the_english_sample_with_options(prefect_env, tmp_path):
     [
         (["--text", ""], "text: the text is empty"),
         (["--text", "   \n\t "], "text: the text is empty"),
-        (["--text", "Hi.", "--format", "wma"], "format: Input should be 'mp3', 'opus', 'aac', 'flac', 'wav', 'pcm' or 'm4b'"),
+        (
+            ["--text", "Hi.", "--format", "wma"],
+            "format: Input should be 'mp3', 'opus', 'aac', 'flac', 'wav', 'pcm' or 'm4b'",
+        ),
         (["--text", "Hi.", "--speed", "9"], "speed: Input should be less than or equal to 4"),
         (["--text", "Hi.", "--speed", "0.3"], "speed: 0.3 is outside the local engine's range 0.5 to 2.5"),
         (["--text", "Hi.", "--voice", "klingon"], "voice: the local engine has no voice 'klingon'"),

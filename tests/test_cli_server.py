@@ -364,7 +364,12 @@ def runners_shown(env: dict[str, str]) -> list[dict]:
 
 
 def runner_shown(env: dict[str, str], pid: str) -> dict:
-    return next(runner for runner in runners_shown(env) if runner["pid"] == pid)
+    shown = [runner for runner in runners_shown(env) if runner["pid"] == pid]
+    if not shown:  # gone: say why, from the runners' folder (its exit log, a log left by a crash)
+        folder = Path(env["PREFECT_HOME"]) / "runners"
+        logs = {path.name: path.read_text()[-3000:] for path in folder.glob("*.log")} if folder.is_dir() else {}
+        raise AssertionError(f"runner {pid} is not running; its folder's logs: {logs}")
+    return shown[0]
 
 
 def wait_for(condition, seconds: float = 180.0, what: str = "condition"):
@@ -512,7 +517,7 @@ def test_later_commands_go_through_a_warm_runner_keyed_by_folder_and_environment
     assert stopped.returncode == 0, stopped.stderr
     assert sorted(int(pid) for pid in re.findall(r"stopped warm runner: pid (\d+)", stopped.stdout)) == sorted(before)
     assert runners_of(home) == [] and servers_of(home) == []
-    assert sorted(path.name for path in (home / "runners").iterdir()) == []
+    assert runner_files(home) == ["exits.log"] and exit_reasons(home) == ["stopped"] * 3
 
 
 # --------------------------------------------------------------------------------------------- runner lifecycle
@@ -547,6 +552,11 @@ def runner_files(home: Path) -> list[str]:
     return sorted(path.name for path in (home / "runners").iterdir())
 
 
+def exit_reasons(home: Path) -> list[str]:
+    """Why each runner of `home` exited, from the runners' exit log."""
+    return re.findall(r": exited \((.+)\) after serving \d+$", (home / "runners" / "exits.log").read_text(), re.M)
+
+
 @pytest.mark.slow
 def test_a_runner_exits_when_idle_and_leaves_no_files(runner_env, tmp_path):
     home, env = runner_env
@@ -555,7 +565,7 @@ def test_a_runner_exits_when_idle_and_leaves_no_files(runner_env, tmp_path):
     assert runner.cwd == str(tmp_path) and runner.served == 0 and runners_of(home) == [runner.pid]
     assert (target.socket_path.stat().st_mode & 0o777) == 0o600 and (home / "runners").stat().st_mode & 0o777 == 0o700
     wait_for(lambda: not alive(runner.pid), 60, "the idle runner to exit")
-    assert runner_files(home) == []
+    assert runner_files(home) == ["exits.log"] and exit_reasons(home) == ["idle"]
 
 
 @pytest.mark.slow
@@ -567,7 +577,9 @@ def test_a_runner_exits_when_its_server_is_gone(runner_env, stand_in_server, tmp
     process.kill()
     process.wait()
     wait_for(lambda: not alive(runner.pid), 60, "the runner to notice")
-    assert runner_files(home) == []
+    assert runner_files(home) == ["exits.log"] and exit_reasons(home) == ["the local server is gone"]
+    shown = narrate("server", "status", env=env, timeout=60).stdout
+    assert re.search(rf"^last runner exit: .* pid {runner.pid} .*exited \(the local server is gone\)", shown, re.M)
 
 
 @pytest.mark.slow
@@ -581,7 +593,7 @@ def test_server_status_lists_runners_and_server_stop_stops_them(runner_env, tmp_
     assert f"runner:  pid {runner.pid}, ready, 0 runs served, 0 running, folder {tmp_path}" in shown.stdout
     stopped = narrate("server", "stop", env=env, timeout=120)
     assert stopped.returncode == 0 and f"stopped warm runner: pid {runner.pid}" in stopped.stdout, stopped.stderr
-    assert runners_of(home) == [] and runner_files(home) == []
+    assert runners_of(home) == [] and runner_files(home) == ["exits.log"] and exit_reasons(home) == ["stopped"]
 
 
 @pytest.mark.slow
@@ -595,7 +607,7 @@ def test_a_runner_with_no_server_to_use_refuses_and_says_why(tmp_path):
         log = home / "runners" / f"{target.key}.log"
         wait_for(lambda: log.exists() and "warm runner: not serving" in log.read_text(), 180, "the runner to give up")
         wait_for(lambda: runners_of(home) == [], 60, "the runner to exit")
-        assert runner_files(home) == [f"{target.key}.log"]
+        assert set(runner_files(home)) == {"exits.log", f"{target.key}.log"} and exit_reasons(home) == ["not serving"]
         assert servers_of(home) == []
     finally:
         for pid in runners_of(home):

@@ -214,7 +214,9 @@ def test_ele_bills_the_character_cost_it_answers(emulator, client):
 
 
 def test_ssml_is_billed_for_its_spoken_text_not_its_markup(emulator, client):
-    inner = "Hi <sub alias='World Health Organization'>WHO</sub>, <phoneme alphabet='ipa' ph='təˈmeɪtoʊ'>tomato</phoneme>."
+    inner = (
+        "Hi <sub alias='World Health Organization'>WHO</sub>, <phoneme alphabet='ipa' ph='təˈmeɪtoʊ'>tomato</phoneme>."
+    )
     assert aspeech(client, inner).status_code == 200
     spoken = "Hi World Health Organization, tomato."
     assert emulator.billed_characters("maas-speech") == len(spoken)
@@ -222,7 +224,9 @@ def test_ssml_is_billed_for_its_spoken_text_not_its_markup(emulator, client):
 
 
 def test_a_subtitle_body_is_billed_for_its_cue_text(emulator, client):
-    document = "1\n00:00:00,000 --> 00:00:02,000\nHello from a cue.\n\n2\n00:00:02,500 --> 00:00:04,000\nSecond & last.\n"
+    document = (
+        "1\n00:00:00,000 --> 00:00:02,000\nHello from a cue.\n\n2\n00:00:02,500 --> 00:00:04,000\nSecond & last.\n"
+    )
     response = client.post(
         "/tts-n/text-to-speech/mp3",
         content=document.encode(),
@@ -236,7 +240,9 @@ def test_a_subtitle_body_is_billed_for_its_cue_text(emulator, client):
 
 
 def _submit(client: httpx.Client, text: str, **options: Any) -> httpx.Response:
-    return client.post("/tts-n/text-to-speech/mp3", content=text.encode(), headers={"Content-Type": "text/plain"}, **options)
+    return client.post(
+        "/tts-n/text-to-speech/mp3", content=text.encode(), headers={"Content-Type": "text/plain"}, **options
+    )
 
 
 def test_a_long_job_is_billed_once_at_submission_even_when_its_answers_are_lost(emulator, client):
@@ -335,9 +341,9 @@ def test_timings_match_the_silences_in_the_audio(emulator, client, route, fmt):
     assert not any("timing" in name.lower() or "sentence" in name.lower() for name in response.headers)
 
 
-PUNCTUATED = st.text(
-    alphabet=st.sampled_from("abcdefghij xyz,.!?\n。！？，中文字—"), min_size=1, max_size=300
-).filter(lambda text: text.strip())
+PUNCTUATED = st.text(alphabet=st.sampled_from("abcdefghij xyz,.!?\n。！？，中文字—"), min_size=1, max_size=300).filter(
+    lambda text: text.strip()
+)
 
 
 @settings(max_examples=40, deadline=None)

@@ -154,8 +154,14 @@ def test_cue_ends_fall_in_the_true_pauses_of_http_speech(prefect_api_url, emulat
     for chunk in manifest.chunks:
         true = truth[next(t for t in truth if t.strip() == _text_of(manifest, chunk))]
         offset = chunk.start_seconds - chunk.trim_seconds
-        pauses = [(offset + a[1], offset + b[0]) for a, b in zip(true["sentences"], true["sentences"][1:], strict=False)]
-        ends = [s.end_seconds for s in manifest.sentences if chunk.start_seconds <= s.end_seconds < chunk.start_seconds + chunk.duration_seconds]
+        pauses = [
+            (offset + a[1], offset + b[0]) for a, b in zip(true["sentences"], true["sentences"][1:], strict=False)
+        ]
+        ends = [
+            s.end_seconds
+            for s in manifest.sentences
+            if chunk.start_seconds <= s.end_seconds < chunk.start_seconds + chunk.duration_seconds
+        ]
         for end in ends[:-1]:  # the chunk's last sentence ends where its audio ends
             total += 1
             hits += _within_pause(end, pauses)
@@ -164,7 +170,11 @@ def test_cue_ends_fall_in_the_true_pauses_of_http_speech(prefect_api_url, emulat
 
 
 def _text_of(manifest, chunk) -> str:
-    return " ".join(s.text for s in manifest.sentences if chunk.start_seconds <= s.start_seconds < chunk.start_seconds + chunk.duration_seconds)
+    return " ".join(
+        s.text
+        for s in manifest.sentences
+        if chunk.start_seconds <= s.start_seconds < chunk.start_seconds + chunk.duration_seconds
+    )
 
 
 def test_local_engine_cue_ends_fall_in_the_pauses_of_its_audio(prefect_api_url, tmp_path):
@@ -176,4 +186,6 @@ def test_local_engine_cue_ends_fall_in_the_pauses_of_its_audio(prefect_api_url, 
     hits = sum(_within_pause(end, pauses) for end in ends)
     assert len(ends) >= 20 and hits / len(ends) >= 0.95, (hits, len(ends))
     assert {chunk.timing for chunk in manifest.chunks} == {"engine"}
-    assert json.loads(Path(manifest.audio.removeprefix("file://")).with_suffix(".manifest.json").read_text())["sentences"]
+    assert json.loads(Path(manifest.audio.removeprefix("file://")).with_suffix(".manifest.json").read_text())[
+        "sentences"
+    ]

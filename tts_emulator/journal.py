@@ -15,7 +15,15 @@ REQUESTS_PER_ROUTE = 200
 TIMINGS = 1000
 # Headers that carry credentials in one provider's convention or another; never recorded.
 SECRET_HEADERS = frozenset(
-    {"authorization", "proxy-authorization", "cookie", "xi-api-key", "api-key", "x-api-key", "ocp-apim-subscription-key"}
+    {
+        "authorization",
+        "proxy-authorization",
+        "cookie",
+        "xi-api-key",
+        "api-key",
+        "x-api-key",
+        "ocp-apim-subscription-key",
+    }
 )
 
 
