@@ -463,7 +463,12 @@ def test_later_commands_go_through_a_warm_runner_keyed_by_folder_and_environment
         wait_for(lambda: runner_shown(isolated, pid)["running"] == "1", 120, "the long run to start")
         interrupted.send_signal(signal.SIGINT)
         _, stderr = interrupted.communicate(timeout=180)  # on a loaded CI machine it once took over 60 s to exit
-    finally:  # a command left running after a failure would outlive the fixture (and start a server of its own)
+    except (AssertionError, subprocess.TimeoutExpired) as error:
+        # A command left running would outlive the fixture (and start a server of its own); what it said helps.
+        interrupted.kill()
+        said = interrupted.communicate()
+        raise AssertionError(f"{error}; the long command exited {interrupted.returncode} and said {said}") from error
+    finally:
         if interrupted.poll() is None:
             interrupted.kill()
             interrupted.communicate()
