@@ -14,6 +14,7 @@ from fractions import Fraction
 
 import av
 from mutagen.id3 import CHAP, CTOC, ID3, TIT2, CTOCFlags, Encoding, ID3NoHeaderError
+from mutagen.id3._tags import save_frame
 
 from tasks.errors import NarrationInputError
 
@@ -52,6 +53,24 @@ def checked_chapters(chapters: Sequence[ChapterMark]) -> list[ChapterMark]:
     return list(chapters)
 
 
+class _ChaptersInTimeOrder(ID3):
+    """An ID3 tag whose CHAP frames are written in time order, after the other frames.
+
+    mutagen writes frames shortest first, so a long chapter title moved its chapter to the end; FFmpeg
+    (and the media servers built on it) lists ID3 chapters in frame order, whatever the CTOC frame says.
+    """
+
+    def _write(self, config):  # mutagen's hook for the frames' bytes (ID3.save calls it)
+        chapters = sorted(self.getall("CHAP"), key=lambda frame: (frame.start_time, frame.end_time))
+        self.delall("CHAP")
+        try:
+            others = super()._write(config)
+        finally:
+            for frame in chapters:
+                self.add(frame)
+        return others + b"".join(save_frame(frame, config=config) for frame in chapters)
+
+
 def _milliseconds(seconds: float) -> int:
     return round(seconds * 1000)
 
@@ -64,9 +83,9 @@ def write_mp3_chapters(path: str, chapters: Sequence[ChapterMark], *, title: str
     """
     marks = checked_chapters(chapters)
     try:
-        tags = ID3(path)
+        tags = _ChaptersInTimeOrder(path)
     except ID3NoHeaderError:  # joined segments carry no tag of their own
-        tags = ID3()
+        tags = _ChaptersInTimeOrder()
     tags.delall("CHAP")
     tags.delall("CTOC")
     element_ids = [f"chp{index}" for index in range(len(marks))]
