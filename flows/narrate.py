@@ -11,7 +11,6 @@ from prefect.runtime import flow_run
 from prefect.utilities.annotations import quote
 
 from flows.allowed import enforce, roots_for_this_run, within_storage
-from flows.heap import existing_objects_left_out_of_collection
 from flows.narrate_long_job import narrate_long_jobs
 from flows.parameters import NarrationRequest
 from flows.shared_tls import share_prefect_api_contexts
@@ -175,12 +174,6 @@ def _output_held_alone(manifest_url: str) -> contextlib.AbstractAsyncContextMana
 @flow(name="narrate", description="Narrate a text or document into stored audio, subtitles and a manifest.")
 async def narrate(request: NarrationRequest) -> Manifest | NarrationPlan:
     """Read, chunk, synthesize what the chunk store lacks, assemble once, publish atomically."""
-    with existing_objects_left_out_of_collection():
-        return await _narrated(request)
-
-
-async def _narrated(request: NarrationRequest) -> Manifest | NarrationPlan:
-    """The narrate flow's work, inside its run."""
     logger = get_run_logger()
     roots = roots_for_this_run()
     enforce(
