@@ -43,7 +43,7 @@ SOCKET_PATH_LIMIT = 100  # sun_path holds 108 bytes; longer paths go through /pr
 EXIT_BAD_INPUT = 2
 EXIT_FAILED = 1
 EXITS_NAME = "exits.log"  # one line per runner that exited, and why
-EXITS_KEPT_BYTES = 16 * 1024  # the log is cut to its newer half past this size
+EXITS_KEPT_BYTES = 16 * 1024  # the log is cut to its newer half of lines past this size
 
 Progress = Callable[[int, int, str], None]
 
@@ -231,22 +231,31 @@ def start(target: Target) -> None:
 
 
 def append_exit(folder: Path, line: str) -> None:
-    """Add `line` to the runners' exit log of `folder`, keeping it small (runners of one home append in turn)."""
-    path = folder / EXITS_NAME
-    with contextlib.suppress(OSError), open(os.open(path, os.O_RDWR | os.O_CREAT, 0o600), "r+") as log:
-        fcntl.flock(log, fcntl.LOCK_EX)
-        kept = log.read()
-        if len(kept) > EXITS_KEPT_BYTES:
-            kept = kept[len(kept) // 2 :].split("\n", 1)[-1]
-        log.seek(0)
-        log.write(kept + line.rstrip("\n") + "\n")
-        log.truncate()
+    """Append `line` to the runners' exit log of `folder`; past EXITS_KEPT_BYTES, keep only its newer half.
+
+    Appends are single writes under an exclusive lock (readers take a shared one), so no reader sees
+    half a line; the file is never replaced, so a writer waiting for the lock writes into the live file.
+    """
+    encoded = (line.rstrip("\n") + "\n").encode()
+    with contextlib.suppress(OSError):
+        descriptor = os.open(folder / EXITS_NAME, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
+        with open(descriptor, "r+b", buffering=0) as log:
+            fcntl.flock(log, fcntl.LOCK_EX)
+            log.write(encoded)
+            if os.fstat(log.fileno()).st_size > EXITS_KEPT_BYTES:
+                log.seek(0)
+                lines = log.read().splitlines(keepends=True)
+                log.seek(0)
+                log.truncate()
+                log.write(b"".join(lines[len(lines) // 2 :]))
 
 
 def last_exit(home: Path) -> str | None:
     """The latest line of the runners' exit log of `home`, or None."""
     try:
-        lines = (home / FOLDER / EXITS_NAME).read_text().splitlines()
+        with open(home / FOLDER / EXITS_NAME, "rb") as log:
+            fcntl.flock(log, fcntl.LOCK_SH)
+            lines = log.read().decode(errors="replace").splitlines()
     except OSError:
         return None
     return lines[-1] if lines else None

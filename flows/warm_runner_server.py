@@ -366,7 +366,10 @@ def _write_record(folder: Path, key: str) -> None:
 
 def _log_to(path: Path) -> None:
     """This runner's output (warnings, a failure to warm up) goes to a file of its own, never to a terminal;
-    so does the stack of every thread if the process dies of a fatal signal (the file is then left behind)."""
+    so does the stack of every thread if the process dies of SIGSEGV, SIGFPE, SIGABRT or SIGBUS (not of
+    SIGKILL). A log left by an earlier runner of the key (it failed, or died) is kept as `<key>.previous.log`."""
+    if path.exists() and path.stat().st_size:
+        os.replace(path, path.with_suffix(".previous.log"))
     log = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     for stream in (sys.stdout, sys.stderr):
         stream.flush()
@@ -379,8 +382,8 @@ def _note_exit(folder: Path, key: str, runner: Runner, reason: str) -> None:
     """One line in the runners' exit log, so `narrate server status` can say why a runner went away."""
     warm_runner.append_exit(
         folder,
-        f"{time.strftime('%Y-%m-%dT%H:%M:%S%z')} pid {os.getpid()} key {key[:12]}: exited ({reason}) "
-        f"after serving {runner.served}",
+        f"{time.strftime('%Y-%m-%dT%H:%M:%S%z')} pid {os.getpid()} key {key[:12]}: "
+        f"exited ({' '.join(reason.split())}) after serving {runner.served}",
     )
 
 
@@ -408,13 +411,17 @@ def main(argv: list[str]) -> int:
         idle = float(os.environ.get(warm_runner.IDLE_VARIABLE, warm_runner.DEFAULT_IDLE_SECONDS))
     except ValueError:
         idle = warm_runner.DEFAULT_IDLE_SECONDS
-    reason = "failed"
+    reason, failed = "failed", True
     try:
         reason = runner.watch(idle)
+        failed = False
+    except BaseException as error:
+        reason = f"failed: {error!r}"  # the traceback goes to the log, which is kept
+        raise
     finally:
         _note_exit(folder, args.key, runner, reason)
         socket_path.unlink(missing_ok=True)
-        if runner.server is not None:  # it served: nothing to keep (a runner that could not warm up says why there)
+        if runner.server is not None and not failed:  # it served and ended well: nothing to keep
             (folder / f"{args.key}.log").unlink(missing_ok=True)
         (folder / f"{args.key}.json").unlink(missing_ok=True)
         (folder / f"{args.key}.lock").unlink(missing_ok=True)

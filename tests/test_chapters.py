@@ -77,7 +77,7 @@ def test_mp3_chapters_are_read_back_by_ffmpeg_and_mutagen(narration, tmp_path):
     with av.open(path) as container:
         assert container.metadata.get("title") == "Harbour days"
     tags = ID3(path)
-    chapters = sorted(tags.getall("CHAP"), key=lambda frame: frame.start_time)
+    chapters = tags.getall("CHAP")  # in the file's order
     assert [frame.sub_frames["TIT2"].text[0] for frame in chapters] == [mark.title for mark in marks]
     assert [frame.start_time for frame in chapters] == [round(mark.start_seconds * 1000) for mark in marks]
     [toc] = tags.getall("CTOC")

@@ -7,6 +7,7 @@ temporary home and kill whatever it left behind, even when an assertion fails.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -367,7 +368,10 @@ def runner_shown(env: dict[str, str], pid: str) -> dict:
     shown = [runner for runner in runners_shown(env) if runner["pid"] == pid]
     if not shown:  # gone: say why, from the runners' folder (its exit log, a log left by a crash)
         folder = Path(env["PREFECT_HOME"]) / "runners"
-        logs = {path.name: path.read_text()[-3000:] for path in folder.glob("*.log")} if folder.is_dir() else {}
+        logs = {}
+        for path in folder.glob("*.log") if folder.is_dir() else []:
+            with contextlib.suppress(FileNotFoundError):  # a runner's own log goes when it ends well
+                logs[path.name] = path.read_text()[-3000:]
         raise AssertionError(f"runner {pid} is not running; its folder's logs: {logs}")
     return shown[0]
 
@@ -465,9 +469,10 @@ def test_later_commands_go_through_a_warm_runner_keyed_by_folder_and_environment
         _, stderr = interrupted.communicate(timeout=180)  # on a loaded CI machine it once took over 60 s to exit
     except (AssertionError, subprocess.TimeoutExpired) as error:
         # A command left running would outlive the fixture (and start a server of its own); what it said helps.
+        code = interrupted.poll()  # None: still running, killed here
         interrupted.kill()
         said = interrupted.communicate()
-        raise AssertionError(f"{error}; the long command exited {interrupted.returncode} and said {said}") from error
+        raise AssertionError(f"{error}; the long command's exit code: {code}; it said {said}") from error
     finally:
         if interrupted.poll() is None:
             interrupted.kill()

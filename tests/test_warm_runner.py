@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import threading
 from pathlib import Path
@@ -294,3 +295,17 @@ def test_verified_contexts_are_shared_per_ca_file_and_rebuilt_when_it_changes(tm
     assert shim.SSLContext is ssl.SSLContext and shim.CERT_NONE == ssl.CERT_NONE
     with pytest.raises(FileNotFoundError):
         shim.create_default_context(cafile=str(tmp_path / "missing.pem"))
+
+
+def test_the_exit_log_keeps_whole_lines_newest_last_and_stays_small(tmp_path):
+    assert warm_runner.last_exit(tmp_path) is None
+    (tmp_path / warm_runner.FOLDER).mkdir()
+    folder = tmp_path / warm_runner.FOLDER
+    for number in range(1000):
+        warm_runner.append_exit(folder, f"runner {number}: exited (idle) after serving {number % 7}\n")
+    lines = (folder / warm_runner.EXITS_NAME).read_text().splitlines()
+    assert (folder / warm_runner.EXITS_NAME).stat().st_size <= warm_runner.EXITS_KEPT_BYTES + 100
+    assert all(re.fullmatch(r"runner (\d+): exited \(idle\) after serving \d", line) for line in lines)
+    numbers = [int(line.split()[1].rstrip(":")) for line in lines]
+    assert numbers == list(range(numbers[0], 1000)) and numbers[0] > 500  # consecutive, the newest kept
+    assert warm_runner.last_exit(tmp_path) == "runner 999: exited (idle) after serving 5"
