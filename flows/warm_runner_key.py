@@ -25,8 +25,23 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 CODE_FOLDERS = ("flows", "tasks", "blocks", "speech_audio")
-# Shell bookkeeping that changes from one command to the next and changes nothing in a run.
-VOLATILE_VARIABLES = frozenset({"_", "OLDPWD", "PWD", "SHLVL", "COLUMNS", "LINES"})
+# Shell and make bookkeeping that changes from one command to the next and changes nothing in a run
+# (without make's, the runner `make demo` starts would never serve the commands typed after it).
+VOLATILE_VARIABLES = frozenset(
+    {
+        "_",
+        "OLDPWD",
+        "PWD",
+        "SHLVL",
+        "COLUMNS",
+        "LINES",
+        "MAKEFLAGS",
+        "MFLAGS",
+        "MAKELEVEL",
+        "MAKE_TERMOUT",
+        "MAKE_TERMERR",
+    }
+)
 # Prefect reads these from the working folder (pydantic-settings' dotenv and TOML sources).
 FOLDER_CONFIG_FILES = (".env", "prefect.toml", "pyproject.toml")
 # Prefect's test mode ignores the profiles file: whatever it does, it is not the case handled here.

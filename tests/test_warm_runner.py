@@ -103,6 +103,8 @@ def test_the_key_changes_with_what_a_run_depends_on(tmp_path, folder):
     assert len(key) == 20 and "srv" not in key
     assert fingerprint(env, str(folder)) == key
     assert fingerprint({**env, "OLDPWD": "/x", "_": "/usr/bin/env", "SHLVL": "3"}, str(folder)) == key
+    make = {"MAKEFLAGS": "", "MFLAGS": "", "MAKELEVEL": "1", "MAKE_TERMOUT": "/dev/pts/0", "MAKE_TERMERR": "/dev/pts/0"}
+    assert fingerprint({**env, **make}, str(folder)) == key  # a runner `make demo` started serves what follows
     assert fingerprint({**env, "NARRATION_ALLOWED_ROOTS": "/data"}, str(folder)) != key
     assert fingerprint({**env, "AWS_PROFILE": "other"}, str(folder)) != key
     assert fingerprint(env, str(tmp_path)) != key
