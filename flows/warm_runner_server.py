@@ -411,17 +411,15 @@ def main(argv: list[str]) -> int:
         idle = float(os.environ.get(warm_runner.IDLE_VARIABLE, warm_runner.DEFAULT_IDLE_SECONDS))
     except ValueError:
         idle = warm_runner.DEFAULT_IDLE_SECONDS
-    reason, failed = "failed", True
     try:
         reason = runner.watch(idle)
-        failed = False
     except BaseException as error:
         reason = f"failed: {error!r}"  # the traceback goes to the log, which is kept
         raise
     finally:
         _note_exit(folder, args.key, runner, reason)
         socket_path.unlink(missing_ok=True)
-        if runner.server is not None and not failed:  # it served and ended well: nothing to keep
+        if runner.server is not None and not reason.startswith("failed"):  # it served and ended well
             (folder / f"{args.key}.log").unlink(missing_ok=True)
         (folder / f"{args.key}.json").unlink(missing_ok=True)
         (folder / f"{args.key}.lock").unlink(missing_ok=True)
