@@ -14,6 +14,7 @@ import fsspec
 from speech_audio.encodings import AudioEncoding, encoder_for
 from tasks.models import ChunkAudio, SynthesizedAudio
 from tasks.store.atomic_files import put_file_atomic, write_bytes_atomic
+from tasks.store.whole_reads import read_present, read_whole
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +55,7 @@ class ChunkStore:
     def get(self, key: str) -> ChunkAudio | None:
         """The stored chunk, or None where it was never completely stored."""
         try:
-            record = self.fs.cat_file(self._record_path(key))
+            record = read_whole(self.fs, self._record_path(key))
         except FileNotFoundError:
             return None
         return _cached(key, record)
@@ -62,14 +63,11 @@ class ChunkStore:
     def get_many(self, keys: list[str]) -> dict[str, ChunkAudio]:
         """The stored ones among `keys`, in one batched read (concurrent on object stores)."""
         paths = {self._record_path(key): key for key in dict.fromkeys(keys)}
-        try:
-            records = self.fs.cat(list(paths), on_error="omit")
-        except FileNotFoundError:
-            return {}
+        records = read_present(self.fs, list(paths))
         found: dict[str, ChunkAudio] = {}
         for path, record in records.items():
             key = paths.get(path) or paths.get(self.fs._strip_protocol(path))
-            if key and isinstance(record, bytes) and (entry := _cached(key, record)) is not None:
+            if key and (entry := _cached(key, record)) is not None:
                 found[key] = entry
         return found
 
@@ -118,7 +116,7 @@ class ChunkStore:
     def read_sidecar(self, key: str, name: str) -> bytes | None:
         """What was measured from a chunk and kept beside it (`name`: e.g. analysis), or None."""
         try:
-            return self.fs.cat_file(self._sidecar_path(key, name))
+            return read_whole(self.fs, self._sidecar_path(key, name))
         except FileNotFoundError:
             return None
 
@@ -126,4 +124,4 @@ class ChunkStore:
         write_bytes_atomic(self.fs, self._sidecar_path(key, name), data)
 
     def read_audio(self, entry: ChunkAudio) -> bytes:
-        return self.fs.cat_file(self.full_path(entry.path))
+        return read_whole(self.fs, self.full_path(entry.path))

@@ -26,6 +26,7 @@ from speech_audio.encodings import FRAGMENT_MUXERS, AudioKind, encoder_for
 from tasks.models import ChunkAudio
 from tasks.store.atomic_files import put_file_atomic, write_bytes_atomic
 from tasks.store.chunk_store import ChunkStore, relative_to_store
+from tasks.store.whole_reads import read_whole
 
 
 class ChunkPlacementLike(Protocol):
@@ -108,7 +109,7 @@ class SegmentStore:
 
     def get(self, key: str) -> EncodedSegment | None:
         try:
-            segment = EncodedSegment.model_validate_json(self.fs.cat_file(self._record_path(key)))
+            segment = EncodedSegment.model_validate_json(read_whole(self.fs, self._record_path(key)))
         except (FileNotFoundError, ValueError):  # missing, or unreadable: encoded again (it costs no money)
             return None
         return segment.model_copy(update={"path": f"{self.root}/{relative_to_store(self.root, segment.path)}"})

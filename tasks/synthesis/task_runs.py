@@ -10,13 +10,13 @@ import asyncio
 
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
-from prefect.runtime import flow_run
+from prefect.runtime import flow_run, task_run
 
 from blocks.speech_provider import SpeechProvider
 from speech_audio.memory import return_freed_memory
 from tasks.models import ChunkAudio, PlannedChunk
 from tasks.output import progress
-from tasks.output.chunk_analysis import analysis_for
+from tasks.output.chunk_analysis import analysis_of_new_chunk
 from tasks.store.chunk_store import ChunkStore
 from tasks.synthesis.ledger import ledger_for
 from tasks.synthesis.planning import plan_for
@@ -79,13 +79,21 @@ async def synthesize_chunks(
     if analysis is not None:
         language, loudness = analysis
 
-        def measure(chunk: PlannedChunk, audio: ChunkAudio) -> None:
-            analysis_for(store, audio, chunk.text, language, loudness)
+        def measure(chunk: PlannedChunk, stored: ChunkAudio, audio: bytes) -> None:
+            analysis_of_new_chunk(store, stored, audio, chunk.text, language, loudness)
             return_freed_memory()  # a chunk's decoding and measuring leave the heap freed memory
 
     try:
         return await synthesize_batch(
-            engine, chunks, store, get_run_logger(), ledger, report.advance if report else None, measure
+            engine,
+            chunks,
+            store,
+            get_run_logger(),
+            ledger,
+            report.advance if report else None,
+            measure,
+            # the flow looked the chunks up just before; a retry looks again for what the failed attempt stored
+            first_attempt=task_run.run_count <= 1,
         )
     finally:
         await engine.aclose()

@@ -26,6 +26,7 @@ from tasks.errors import NarrationInputError, ProviderError
 from tasks.models import ChunkAudio, PlannedChunk, SynthesizedAudio
 from tasks.store.atomic_files import write_bytes_atomic
 from tasks.store.chunk_store import ChunkStore
+from tasks.store.whole_reads import read_whole
 from tasks.synthesis.audio_check import check_audio
 from tasks.synthesis.provider_urls import check_provider_url
 from tasks.synthesis.providers.http import HttpEngine
@@ -137,7 +138,7 @@ class JobRecords:
 
     def get(self, key: str) -> JobRecord | None:
         try:
-            return JobRecord.model_validate_json(self.fs.cat_file(self._path(key)))
+            return JobRecord.model_validate_json(read_whole(self.fs, self._path(key)))
         except FileNotFoundError:
             return None
 
