@@ -190,7 +190,7 @@ async def narrate(request: NarrationRequest) -> Manifest | NarrationPlan:
     block = await load_provider(request.provider)
     engine = engine_for(block, request.voice, request.speed)
     read_at = datetime.now(UTC)
-    document = read_document(
+    document = await read_document(
         request.text, request.source, request.input_format, request.document_options, http_options(request.source)
     )
     await engine.prepare()

@@ -2,14 +2,21 @@
 
 A document is unchanged when the manifest of its output already records the same text
 fingerprint, the same settings (provider, voice, format, speed, pauses, loudness, sample rate…)
-and the same lexicon version. On a server the documents fan out as runs of the `narrate`
-deployment, so every worker takes a share; without one they run as subflows.
+and the same lexicon version. On a server the documents fan out as deployment runs, so every worker
+takes a share; without one they run as subflows.
+
+A run per document (`documents_per_run=1`, runs of the `narrate` deployment) shows each document on
+its own in the UI. A fleet narrating many documents does better with several per run (runs of this
+deployment, each narrating its share as subflows in one process): a flow run's process costs
+several CPU-seconds to start, and its documents share one provider gate and hand their slots of the
+provider's cap to each other instead of through the API.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+from typing import Annotated
 
 import fsspec
 from prefect import flow, get_run_logger
@@ -28,6 +35,7 @@ from tasks.text.sources import SourceDocument
 from tasks.text.task_runs import read_lexicon, scan_sources
 
 NARRATE_DEPLOYMENT = "narrate/narrate"
+FOLDER_DEPLOYMENT = "narrate-folder/narrate-folder"  # where a run of a deployment of its own fans out
 
 
 class FolderResult(BaseModel):
@@ -61,6 +69,19 @@ async def narrate_folder(
     max_parallel: int = 4,
     storage: str | None = None,
     options: NarrationOptions | None = None,
+    documents_per_run: Annotated[
+        int,
+        Field(
+            ge=1,
+            le=1000,
+            description="On a server, documents narrated by one run (1: a run of `narrate` per document; more: "
+            "runs of this deployment, each narrating its share in one process).",
+        ),
+    ] = 1,
+    documents: Annotated[
+        list[str] | None,
+        Field(description="Only these documents under the source (URLs as the scan lists them); empty: all."),
+    ] = None,
 ) -> FolderResult:
     """Scan, compare with existing manifests, and narrate what changed (subflows, or deployment runs on a server)."""
     logger = get_run_logger()
@@ -71,7 +92,7 @@ async def narrate_folder(
         block = await load_storage(storage)
         within_storage(block, source=source, output=output, chunk_store=chunk_store)
         block.register()
-    documents = scan_sources(source, document_options_of(options), roots)
+    found = scan_sources(source, document_options_of(options), roots, documents)
     result = FolderResult()
     pending = []
     lexicon = options.lexicon if options is not None else None
@@ -82,7 +103,7 @@ async def narrate_folder(
             document.url, output, options, provider=provider, voice=voice, format=format, storage=storage
         )
 
-    for document in documents:
+    for document in found:
         if is_current(document, output, request_of(document), lexicon_version):
             result.skipped.append(document.url)
         else:
@@ -90,7 +111,7 @@ async def narrate_folder(
     use_deployments = fan_out if fan_out is not None else bool(deployment.get_id())
     logger.info(
         "%d documents: %d unchanged, %d to narrate (%s)",
-        len(documents),
+        len(found),
         len(result.skipped),
         len(pending),
         "deployment runs" if use_deployments else "subflows",
@@ -117,7 +138,43 @@ async def narrate_folder(
                 logger.error("%s: %s", document.url, error)
                 result.failed.append(document.url)
 
-    await asyncio.gather(*(one(document) for document in pending))
+    async def share(group: list[SourceDocument]) -> None:
+        """Several documents narrated by one run of this deployment; each counts as narrated once its
+        manifest says so (a run that fails part-way has still narrated the rest)."""
+        async with slots:
+            try:
+                run = await run_deployment(
+                    deployment.get_id() or FOLDER_DEPLOYMENT,
+                    parameters={
+                        "source": source,
+                        "output": output,
+                        "provider": provider,
+                        "voice": voice,
+                        "format": OutputFormat(format).value,
+                        "fan_out": False,
+                        "max_parallel": max_parallel,
+                        "storage": storage,
+                        "options": options.model_dump(mode="json", exclude_unset=True) if options else None,
+                        "documents": [document.url for document in group],
+                    },
+                    timeout=None,
+                    as_subflow=True,
+                )
+                ended = run.state.name if run.state else "without a state"
+            except Exception as error:  # noqa: BLE001 - each document is checked below
+                ended = f"failed to run: {error}"
+        for document in group:
+            if is_current(document, output, request_of(document), lexicon_version):
+                result.narrated.append(document.url)
+            else:
+                logger.error("%s: not narrated (its run ended %s)", document.url, ended)
+                result.failed.append(document.url)
+
+    if use_deployments and documents_per_run > 1:
+        groups = [pending[i : i + documents_per_run] for i in range(0, len(pending), documents_per_run)]
+        await asyncio.gather(*(share(group) for group in groups))
+    else:
+        await asyncio.gather(*(one(document) for document in pending))
     await acreate_markdown_artifact(
         key="narrate-folder",
         markdown="\n".join(

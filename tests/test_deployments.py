@@ -151,6 +151,52 @@ def test_narrate_folder_narrates_new_and_changed_documents_and_skips_the_rest(se
     assert sorted(p.name for p in Path(out).glob("*.mp3")) == ["alpha.mp3", "beta.mp3", "delta.mp3", "gamma.mp3"]
 
 
+def test_narrate_folder_gives_each_run_several_documents_and_a_failed_one_is_narrated_on_the_next_run(
+    server, emulator, tmp_path
+):
+    folder, out = tmp_path / "docs", tmp_path / "out"
+    folder.mkdir()
+    names = ["one", "two", "three", "four", "five"]
+    for name in names:
+        (folder / f"{name}.txt").write_text(f"Document {name} is narrated in a run with another.", encoding="utf-8")
+    # One request is refused as bad input (not retried): its document fails, and only that one.
+    emulator.add_fault("openai", kind="status", status=400, message="refused once")
+    parameters = {
+        "source": str(folder),
+        "output": str(out),
+        "provider": "openai-speech/deployed",
+        "documents_per_run": 2,
+    }
+    before = len(runs_of(server, "narrate/narrate"))
+    folder_runs_before = {r.id for r in runs_of(server, "narrate-folder/narrate-folder")}
+    run = run_deployment(server, "narrate-folder/narrate-folder", parameters)
+    assert run.state.is_failed()
+    assert "1 of 5 documents failed" in run.state.message, run.state.message
+    assert len(runs_of(server, "narrate/narrate")) == before  # no run per document
+    shares = [
+        r
+        for r in runs_of(server, "narrate-folder/narrate-folder")
+        if r.id not in folder_runs_before and r.parameters.get("documents")
+    ]
+    assert sorted(len(r.parameters["documents"]) for r in shares) == [1, 2, 2]
+    assert sum(1 for r in shares if r.state.is_failed()) == 1
+    narrated = sorted(p.stem for p in out.glob("*.mp3"))
+    assert len(narrated) == 4 and emulator.served("openai") == 4
+    # The next run narrates the one that failed, and pays for nothing else.
+    emulator.reset()
+    again = run_deployment(server, "narrate-folder/narrate-folder", parameters)
+    assert again.state.is_completed(), again.state.message
+    assert emulator.served("openai") == 1
+    assert sorted(p.stem for p in out.glob("*.mp3")) == sorted(names)
+    for name in names:
+        manifest = json.loads((out / f"{name}.manifest.json").read_text())
+        assert (
+            abs(decoded_duration(manifest["audio"], "mp3", manifest["sample_rate"]) - manifest["duration_seconds"])
+            <= 0.05
+        )
+        assert manifest["duration_seconds"] > 1.0
+
+
 def test_two_workers_share_a_folder_in_s3_within_the_providers_cap(server, emulator, moto):
     import s3fs
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from dataclasses import dataclass
 
 import fsspec
@@ -42,13 +43,20 @@ def scan_documents(
     options: DocumentOptions | None = None,
     storage_options: dict | None = None,
     roots: list[str] | None = None,
+    only: Collection[str] | None = None,
 ) -> list[SourceDocument]:
     """Documents under `source` with their output names and text fingerprints; clashing names are refused.
 
-    With `roots`, documents that resolve outside them (symlinks leading out) are left out unread."""
+    With `roots`, documents that resolve outside them (symlinks leading out) are left out unread. With
+    `only` (URLs as this lists them), just those are read, and each must be a document under `source`."""
+    urls = document_urls(source, storage_options)
+    if only is not None:
+        if unknown := sorted(set(only) - set(urls)):
+            raise NarrationInputError("documents", f"{unknown[0]} is not a document under {source}")
+        urls = [url for url in urls if url in set(only)]
     documents: list[SourceDocument] = []
     owners: dict[str, str] = {}
-    for url in document_urls(source, storage_options):
+    for url in urls:
         if roots is not None and not is_allowed(url, roots):
             logging.getLogger(__name__).warning("%s leads outside the allowed places; not read", url)
             continue

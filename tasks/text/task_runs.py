@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
@@ -12,15 +14,17 @@ from tasks.text.sources import SourceDocument, scan_documents
 
 
 @task(name="read-document", cache_policy=NO_CACHE)
-def read_document(
+async def read_document(
     text: str | None,
     source: str | None,
     input_format: str | None = None,
     options: DocumentOptions | None = None,
     storage_options: dict | None = None,
 ) -> Document:
-    """The document to narrate, parsed by its format: given inline, or read from a source URL."""
-    return load_document(text, source, input_format, options, storage_options)
+    """The document to narrate, parsed by its format: given inline, or read from a source URL.
+
+    Async, parsing in a worker thread: a sync task run in an async flow opens an API client of its own."""
+    return await asyncio.to_thread(load_document, text, source, input_format, options, storage_options)
 
 
 @task(name="read-lexicon", cache_policy=NO_CACHE)
@@ -37,9 +41,13 @@ def read_subtitle_file(source: str) -> str:
 
 @task(name="scan-sources", cache_policy=NO_CACHE)
 def scan_sources(
-    source: str, options: DocumentOptions | None = None, roots: list[str] | None = None
+    source: str,
+    options: DocumentOptions | None = None,
+    roots: list[str] | None = None,
+    only: list[str] | None = None,
 ) -> list[SourceDocument]:
     """Documents under `source` with their output names and text fingerprints; clashing names are refused.
 
-    With `roots`, a document that resolves outside them (a symlink out of the folder) is never read."""
-    return scan_documents(source, options, roots=roots)
+    With `roots`, a document that resolves outside them (a symlink out of the folder) is never read; with
+    `only`, just those documents under `source` are read."""
+    return scan_documents(source, options, roots=roots, only=only)
