@@ -41,12 +41,12 @@ class FleetResult:
     served: int
     max_in_flight: int
     narrated: int  # documents whose manifest was written
-    failed_runs: int  # narrate runs and the folder's run not Completed, and documents that got no run
+    failed_runs: int  # the folder's run and its runs not Completed, and runs due that were not made
     problems: list[str]  # what went wrong, for diagnosis
     trouble: dict[str, list[str]]
     workers_used: int
-    start_delays: list[float] = field(default_factory=list)  # a narrate run's creation to its Running state
-    run_seconds: list[float] = field(default_factory=list)  # a narrate run's Running to its end
+    start_delays: list[float] = field(default_factory=list)  # a run's creation to its Running state
+    run_seconds: list[float] = field(default_factory=list)  # a run's Running to its end
     timeline: list[tuple[float, int]] = field(default_factory=list)  # (seconds, requests in flight) samples
     server_errors: int = 0  # 5xx other than 503 in the server's and workers' logs
     cpu_seconds: dict[str, float] = field(default_factory=dict)  # by part of the fleet, during the folder run
@@ -75,7 +75,7 @@ def describe(result: FleetResult) -> None:
 
     print(
         f"B7 {result.database}: wall {result.wall_seconds:.0f} s, requests span {result.span_seconds:.0f} s, "
-        f"max in flight {result.max_in_flight}, {result.workers_used} workers ran narrate runs; "
+        f"max in flight {result.max_in_flight}, {result.workers_used} workers ran the runs; "
         f"run start delay {spread(delays)}; run duration {spread(runs)}",
         file=sys.stderr,
     )

@@ -306,3 +306,9 @@ def test_the_local_file_still_runs_here_on_the_narration_process_pool():
     local = load_yaml(LOCAL)
     assert local["pull"] == [{"prefect.deployments.steps.set_working_directory": {"directory": "{{ $PWD }}"}}]
     assert {deployment["work_pool"]["name"] for deployment in local["deployments"]} == {"narration"}
+
+
+def test_the_local_file_starts_flow_runs_with_this_projects_interpreter():
+    command = load_yaml(LOCAL)["definitions"]["work_pool"]["job_variables"]["command"]
+    assert command == "{{ $PWD }}/.venv/bin/python -m prefect.engine"
+    assert (ROOT / ".venv" / "bin" / "python").exists()  # what `make` installs, and the tests run with

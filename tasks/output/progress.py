@@ -44,9 +44,13 @@ def remove_listener(listener: Listener) -> None:
 
 
 class ProgressReport:
-    """Counts completed chunks; updates the artifact at most every `interval` seconds."""
+    """Counts completed chunks; updates the artifact at most every `interval` seconds.
 
-    def __init__(self, total: int, what: str, interval: float = 1.0) -> None:
+    The artifact is for a person watching the UI, and each update is an API call: at one a second, a
+    fleet narrating 60 documents made 300 of them, a seventh of all its API requests.
+    """
+
+    def __init__(self, total: int, what: str, interval: float = 5.0) -> None:
         self.total = max(total, 1)
         self.done = 0
         self.what = what
