@@ -183,21 +183,19 @@ def analysis_for(
 def analysis_of_new_chunk(
     store: ChunkStore,
     chunk: ChunkAudio,
-    audio: bytes,
     text: str,
     language: str,
     loudness: tuple[float, float] | None = None,
 ) -> ChunkAnalysis:
-    """A chunk this process has just stored, measured from the answer still in hand, gain included.
+    """A chunk this process has just synthesized and stored, measured with its gain and kept in one write.
 
-    The general path (analysis_for) looks for a sidecar twice, reads the chunk back and writes the sidecar
-    once for the analysis and again for the gain: on an object store that was eight requests a chunk
-    where one write does.
+    A key this run has just paid for had no record, so it has no sidecar: none is looked for: the general path
+    (analysis_for) looks twice and writes the analysis and then the gain, which on an object store was
+    seven requests a chunk where a read and a write do.
     """
     with _MEASURING:
         rate = analysis_rate(chunk)
-        return_large_buffers()
-        samples = decode_to_array(audio, chunk.encoding, rate)
+        samples = decoded(store, chunk, rate)
         analysis = analyse(samples, rate, text, language, chunk.sentence_starts)
         if loudness is not None:
             gain = limited_gain(samples, rate, analysis, *loudness)

@@ -79,8 +79,8 @@ async def synthesize_chunks(
     if analysis is not None:
         language, loudness = analysis
 
-        def measure(chunk: PlannedChunk, stored: ChunkAudio, audio: bytes) -> None:
-            analysis_of_new_chunk(store, stored, audio, chunk.text, language, loudness)
+        def measure(chunk: PlannedChunk, audio: ChunkAudio) -> None:
+            analysis_of_new_chunk(store, audio, chunk.text, language, loudness)
             return_freed_memory()  # a chunk's decoding and measuring leave the heap freed memory
 
     try:
