@@ -75,7 +75,8 @@ async def narrate_folder(
             ge=1,
             le=1000,
             description="On a server, documents narrated by one run (1: a run of `narrate` per document; more: "
-            "runs of this deployment, each narrating its share in one process).",
+            "runs of this deployment, each narrating its share in one process, up to `max_parallel` at once). "
+            "The folder's run waits for them: a concurrency limit of 1 on this deployment would deadlock.",
         ),
     ] = 1,
     documents: Annotated[
@@ -164,10 +165,15 @@ async def narrate_folder(
             except Exception as error:  # noqa: BLE001 - each document is checked below
                 ended = f"failed to run: {error}"
         for document in group:
-            if is_current(document, output, request_of(document), lexicon_version):
+            try:
+                done = await asyncio.to_thread(is_current, document, output, request_of(document), lexicon_version)
+            except Exception as error:  # noqa: BLE001 - an unreadable manifest counts as not narrated
+                done, ended = False, f"{ended}; its manifest could not be read: {error}"
+            if done:
                 result.narrated.append(document.url)
             else:
-                logger.error("%s: not narrated (its run ended %s)", document.url, ended)
+                # also when the document or the lexicon changed after this run's scan: the next run narrates it
+                logger.error("%s: not narrated as scanned (its run ended %s)", document.url, ended)
                 result.failed.append(document.url)
 
     if use_deployments and documents_per_run > 1:
@@ -176,7 +182,7 @@ async def narrate_folder(
     else:
         await asyncio.gather(*(one(document) for document in pending))
     await acreate_markdown_artifact(
-        key="narrate-folder",
+        key="narrate-folder-part" if documents else "narrate-folder",
         markdown="\n".join(
             ["# narrate-folder", f"Source: `{source}`", ""]
             + [f"- narrated `{url}`" for url in result.narrated]

@@ -503,3 +503,21 @@ def test_markdown_of_words_gives_back_every_word_in_order_and_no_markup(pieces):
         assert not set(block.text) & set(string.punctuation.replace(".", "")), block.text
     headings = [(index, level) for index, (kind, level, _) in enumerate(pieces) if kind == "heading"]
     assert [(c.block_index, c.level) for c in document.chapters] == [(i, level) for i, level in headings if level <= 2]
+
+
+def test_a_folder_runs_share_reads_only_the_documents_it_was_given(tmp_path, caplog):
+    from tasks.text.sources import document_urls, scan_documents
+
+    folder, elsewhere = tmp_path / "docs", tmp_path / "private"
+    folder.mkdir()
+    elsewhere.mkdir()
+    for name in ("alpha.txt", "beta.md", "gamma.txt"):
+        (folder / name).write_text(f"{name} is a document.", encoding="utf-8")
+    (elsewhere / "secret.txt").write_text("Never read by a run over the docs folder.", encoding="utf-8")
+    alpha, beta, gamma = document_urls(str(folder))
+    outside = document_urls(str(elsewhere))[0]
+
+    given = scan_documents(str(folder), only=[beta, outside, f"{gamma}.gone"])
+    assert [document.url for document in given] == [beta]
+    assert "secret.txt is not a document under" in caplog.text and ".gone is not a document under" in caplog.text
+    assert [document.url for document in scan_documents(str(folder), only=[])] == [alpha, beta, gamma]

@@ -2,8 +2,9 @@
 where each of its sentences falls.
 
 A chunk record is write-once, so the analysis is a sidecar keyed by the chunk (`<key>.analysis.json`),
-written the first time an assembly needs it: a re-run after an edit analyses only the new chunks,
-and chunks stored before analyses existed are analysed once when first assembled again. The
+written once the chunk is stored (while the run waits for the provider), or the first time an assembly
+needs it: a re-run after an edit analyses only the new chunks, and chunks stored before analyses
+existed are analysed once when first assembled again. The
 version says which rules made it; an analysis of another version is made again.
 
 Sentence times come from the engine where it reports them (the local engine's espeak-ng marks),
@@ -189,9 +190,10 @@ def analysis_of_new_chunk(
 ) -> ChunkAnalysis:
     """A chunk this process has just synthesized and stored, measured with its gain and kept in one write.
 
-    A key this run has just paid for had no record, so it has no sidecar: none is looked for: the general path
-    (analysis_for) looks twice and writes the analysis and then the gain, which on an object store was
-    seven requests a chunk where a read and a write do.
+    A key this run has just paid for had no record, so it has no sidecar: none is looked for. The general
+    path (analysis_for) looks twice and writes the analysis and then the gain, which on an object store
+    was seven requests a chunk where a read and a write do. The chunk is read back from the store rather
+    than kept from the answer: answers waiting in memory for their turn raised a long book's peak by 12-15 MB.
     """
     with _MEASURING:
         rate = analysis_rate(chunk)

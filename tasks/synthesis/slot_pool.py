@@ -81,12 +81,21 @@ class SlotPool:
             await self._give_back(lease, from_request=True)
 
     async def settle(self) -> None:
-        """Wait for acquisitions still under way (an acquisition gives back what it gets when nobody waits
-        for it), then for releases, at most RELEASE_WAIT_SECONDS."""
-        while self._acquiring:
+        """Before a run ends: wait for acquisitions still under way (an acquisition gives back what it gets
+        when nobody waits for it), then for releases, at most RELEASE_WAIT_SECONDS.
+
+        While other runs in the process (a folder's documents narrated side by side) still wait for
+        slots, the pool is busy on their behalf and will be settled by the last of them: waiting for it
+        held every finished document back from its assembly until its siblings' synthesis was over.
+        """
+        while self._acquiring and not self._wanted():
             await asyncio.gather(*self._acquiring, return_exceptions=True)
-        if self._releasing:  # a struggling API could hold them for minutes: their leases lapse by themselves
+        if self._releasing and not self._wanted():  # a struggling API could hold them for minutes: they lapse
             await asyncio.wait(set(self._releasing), timeout=RELEASE_WAIT_SECONDS)
+
+    def _wanted(self) -> bool:
+        """True while a request in this process waits for a slot or holds one."""
+        return self.in_use > 0 or any(not waiter.done() for waiter in self._waiters)
 
     async def _take(self) -> Lease:
         waiter: asyncio.Future[Lease] = asyncio.get_running_loop().create_future()

@@ -124,9 +124,7 @@ async def synthesize_batch(
     """Synthesize a batch (skipping any chunk already stored); results in chunk order, first failure raised.
 
     `after_store(chunk, audio)` runs in a worker thread once a new chunk is stored: measuring it then
-    uses the time the run spends waiting for the provider, instead of adding to the run after it. It
-    reads the chunk back from the store rather than keeping the answer: answers waiting for their turn
-    to be measured made a long book's peak memory grow by 15-20 MB.
+    uses the time the run spends waiting for the provider, instead of adding to the run after it.
     `first_attempt`: the caller has just looked the chunks up and sends only missing ones.
     """
     results: dict[int, ChunkAudio] = {}

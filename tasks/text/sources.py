@@ -48,12 +48,14 @@ def scan_documents(
     """Documents under `source` with their output names and text fingerprints; clashing names are refused.
 
     With `roots`, documents that resolve outside them (symlinks leading out) are left out unread. With
-    `only` (URLs as this lists them), just those are read, and each must be a document under `source`."""
+    `only` (URLs as this lists them), just those are read: one that is not (or no longer) a document under
+    `source` is left out with a warning, so a file removed since a folder's scan costs only itself."""
     urls = document_urls(source, storage_options)
-    if only is not None:
-        if unknown := sorted(set(only) - set(urls)):
-            raise NarrationInputError("documents", f"{unknown[0]} is not a document under {source}")
-        urls = [url for url in urls if url in set(only)]
+    if only:
+        wanted = set(only)
+        for url in sorted(wanted - set(urls)):
+            logging.getLogger(__name__).warning("%s is not a document under %s; not read", url, source)
+        urls = [url for url in urls if url in wanted]
     documents: list[SourceDocument] = []
     owners: dict[str, str] = {}
     for url in urls:
