@@ -265,27 +265,3 @@ def test_a_run_ends_without_waiting_minutes_for_a_struggling_release(api, monkey
 
     assert asyncio.run(scenario()) < 1.0
     assert api.calls["release"] == 1
-
-
-def test_a_finished_run_does_not_wait_for_the_slots_its_neighbours_in_the_process_still_use(api):
-    """Documents narrated side by side share one pool: one whose requests are over goes on to its assembly
-    while the others still acquire and hand slots over; the last to settle leaves nothing held."""
-    api.limit = 4  # other workers hold the rest of the cap: this process keeps asking for a fifth slot
-
-    async def scenario() -> tuple[float, float]:
-        loop = asyncio.get_running_loop()
-        pool = SlotPool(LIMIT, 8)
-        started = loop.time()
-        in_flight, peak = [0], [0]
-
-        async def run(count: int, seconds: float) -> float:
-            await requests(pool, count, seconds, in_flight, peak)  # ends with pool.settle()
-            return loop.time() - started
-
-        short, long = await asyncio.gather(run(4, 0.02), run(60, 0.05))
-        return short, long
-
-    short, long = asyncio.run(scenario())
-    assert long > 0.6  # 60 requests of 50 ms, 4 at a time
-    assert short < long / 3, (short, long)
-    assert not api.leases and api.calls["increment"] - api.calls["locked"] == api.calls["release"]
