@@ -462,6 +462,9 @@ def test_later_commands_go_through_a_warm_runner_keyed_by_folder_and_environment
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # As at a terminal: a suite started in the background (`make test &`) passes SIGINT down ignored,
+        # and Python then leaves it ignored, so Ctrl-C would never reach the command.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         wait_for(lambda: runner_shown(isolated, pid)["running"] == "1", 120, "the long run to start")
