@@ -174,11 +174,16 @@ def analysis_for(
             rate = analysis_rate(chunk)
             if samples is None:
                 samples = decoded(store, chunk, rate)
-            gain = limited_gain(samples, rate, analysis, *loudness)
-            analysis = analysis.model_copy(update={"gains": analysis.gains | {_gain_key(*loudness): gain}})
+            analysis = _with_gain(analysis, samples, rate, loudness)
             store.write_sidecar(chunk.key, "analysis", analysis.model_dump_json().encode())
         _remember(store, chunk, analysis)
     return analysis
+
+
+def _with_gain(analysis: ChunkAnalysis, samples: np.ndarray, rate: int, loudness: tuple[float, float]) -> ChunkAnalysis:
+    """The analysis with the gain for (target, ceiling) added to those it keeps."""
+    gain = limited_gain(samples, rate, analysis, *loudness)
+    return analysis.model_copy(update={"gains": analysis.gains | {_gain_key(*loudness): gain}})
 
 
 def analysis_of_new_chunk(
@@ -200,8 +205,7 @@ def analysis_of_new_chunk(
         samples = decoded(store, chunk, rate)
         analysis = analyse(samples, rate, text, language, chunk.sentence_starts)
         if loudness is not None:
-            gain = limited_gain(samples, rate, analysis, *loudness)
-            analysis = analysis.model_copy(update={"gains": {_gain_key(*loudness): gain}})
+            analysis = _with_gain(analysis, samples, rate, loudness)
         del samples
         store.write_sidecar(chunk.key, "analysis", analysis.model_dump_json().encode())
         _remember(store, chunk, analysis)
