@@ -19,7 +19,8 @@ from speech_audio.memory import return_freed_memory
 from tasks.allowed_places import http_options
 from tasks.models import ChunkAudio, Manifest, ManifestChapter, NarrationPlan, PlannedChunk, text_sha256
 from tasks.output import progress
-from tasks.output.assembly import AssembledAudio
+from tasks.output.assembly import AssembledAudio, segment_kind
+from tasks.output.assembly_ahead import AssemblyAhead
 from tasks.output.chunk_analysis import ChunkAnalysis
 from tasks.output.location import check_writable, join_url, name_for
 from tasks.output.loudness import ceiling_for
@@ -32,13 +33,14 @@ from tasks.store.local_lock import held_alone_on_disk, local_lock_path
 from tasks.synthesis.batching import split_requests
 from tasks.synthesis.block_loading import load_provider, load_storage
 from tasks.synthesis.global_limits import ensure_global_limits, exclusive_name, held_alone, settle_provider_slots
-from tasks.synthesis.ledger import check_budget, close_ledger, ledger_for
+from tasks.synthesis.ledger import RunLedger, check_budget, close_ledger, ledger_for
 from tasks.synthesis.providers import engine_for
 from tasks.synthesis.providers.base import SpeechEngine
 from tasks.synthesis.task_runs import find_stored, plan, synthesize_chunks
 from tasks.text.chunking import has_words
 from tasks.text.documents import Document
 from tasks.text.intake import subtitle_format
+from tasks.text.lexicon import Lexicon
 from tasks.text.task_runs import read_document, read_lexicon, read_subtitle_file
 
 # A run opens several Prefect API clients (the flow engine's, each task engine's, the blocks' loads), and
@@ -60,7 +62,7 @@ async def synthesize_missing(
             engine.block,
             engine.voice,
             engine.speed,
-            batch,
+            quote(batch),
             request.chunk_store_url,
             first_index=batch[0].index,
             analysis=(engine.language, loudness_setting(request)),
@@ -157,6 +159,32 @@ def dry_run_plan(
     )
 
 
+def assembling_ahead(
+    run_id: str,
+    request: NarrationRequest,
+    engine: SpeechEngine,
+    chunks: list[PlannedChunk],
+    stored: dict[str, ChunkAudio],
+    chapters: list[tuple[str, int]],
+) -> AssemblyAhead | None:
+    """Segments made while the provider answers, where the format is joined from segments (not Opus or FLAC)."""
+    kind = AudioKind(request.format.value)
+    if segment_kind(kind) is None:
+        return None
+    return AssemblyAhead.begin(
+        run_id,
+        request.chunk_store_url,
+        chunks,
+        stored,
+        kind,
+        request.output_sample_rate,
+        request.pauses,
+        loudness_setting(request),
+        engine.language,
+        {first for _, first in chapters},
+    )
+
+
 def _output_held_alone(manifest_url: str) -> contextlib.AbstractAsyncContextManager[None]:
     """Whoever writes this narration holds it alone: by a file lock beside a local output, else a Prefect limit.
 
@@ -166,6 +194,88 @@ def _output_held_alone(manifest_url: str) -> contextlib.AbstractAsyncContextMana
     if (lock_path := local_lock_path(manifest_url)) is not None:
         return held_alone_on_disk(lock_path)
     return held_alone(exclusive_name("output", manifest_url))
+
+
+async def assemble_and_publish(
+    request: NarrationRequest,
+    engine: SpeechEngine,
+    document: Document,
+    chunks: list[PlannedChunk],
+    stored: dict[str, ChunkAudio],
+    synthesized: dict[str, ChunkAudio],
+    missing: list[PlannedChunk],
+    ledger: RunLedger,
+    lexicon: Lexicon | None,
+    cues: list[str] | None,
+    chapters: list[tuple[str, int]],
+    read_at: datetime,
+    pieces_folder: str | None = None,
+) -> Manifest:
+    """Measure what is left, place every chunk, and write the audio, subtitles and manifest as one version."""
+    audio = [stored.get(chunk.key) or synthesized[chunk.key] for chunk in chunks]
+    spoken = document.spoken_text()
+    name = name_for(request.source, text_sha256(spoken), request.name)
+    output_kind = AudioKind(request.format.value)
+    logger = get_run_logger()
+    extension = encoder_for(output_kind).extension
+    loudness = loudness_setting(request)
+    analyses = await analyse_chunks(
+        request.chunk_store_url, quote(chunks), quote(audio), engine.language, loudness, cues
+    )
+    # The synthesis phase's answers and measurements are freed by now: hand that memory back, so the last
+    # phase (the subtitles and manifest of a long book) grows from what is in use, not from its high water.
+    return_freed_memory()
+    placements = place_chunks(
+        chunks, audio, analyses, request.pauses, request.loudness_lufs, output_kind, {first for _, first in chapters}
+    )
+    manifest_url = join_url(request.output, f"{name}.manifest.json")
+    # One version wins, whole: runs writing the same narration take turns, and a run whose source was
+    # read before the published narration's never replaces it.
+    async with _output_held_alone(manifest_url):
+        if (published := await asyncio.to_thread(newer_published, manifest_url, read_at)) is not None:
+            logger.warning("%s was published from a source read after this run read it: kept", manifest_url)
+            return published
+        assembled = await assemble_audio(
+            request.chunk_store_url,
+            quote(placements),
+            output_kind,
+            request.output_sample_rate,
+            join_url(request.output, f"{name}.{extension}"),
+            chapters,
+            document.title,
+            pieces_folder,
+        )
+        sentences = timed_sentences(analyses, placements, assembled.timings)
+        _, subtitles = subtitle_files(sentences)
+        chapter_entries, chapter_texts = await chapter_files(
+            request, name, extension, output_kind, placements, analyses, chapters, assembled
+        )
+        facts = NarrationFacts(
+            name=name,
+            output_format=output_kind.value,
+            provider=engine.label,
+            voice=engine.voice,
+            speed=engine.speed,
+            source=request.source,
+            source_sha256=text_sha256(spoken),
+            chunks=chunks,
+            audio=audio,
+            analyses=analyses,
+            placements=placements,
+            synthesized_keys=len({chunk.key for chunk in missing}),
+            cached_chunks=len(chunks) - len(missing),
+            loudness_target=request.loudness_lufs,
+            skipped=[block.text for block in document.blocks if not has_words(block.text)],
+            ledger=ledger,
+            lexicon_version=lexicon.version if lexicon else None,
+        )
+        manifest = build_manifest(facts, assembled, sentences, chapter_entries)
+        manifest.settings_sha256 = request.settings_sha256()
+        manifest.source_read_at = read_at.isoformat()
+        await publish_narration(quote(manifest), quote(subtitles), manifest_url, chapter_texts)
+        await asyncio.to_thread(prune_superseded, request.output, name, manifest)
+    logger.info("narration written to %s (%.1f s)", manifest.audio, manifest.duration_seconds)
+    return manifest
 
 
 # Large task arguments (the document, chunk lists, placements, the manifest) go in `quote(...)`: Prefect
@@ -220,75 +330,39 @@ async def narrate(request: NarrationRequest) -> Manifest | NarrationPlan:
     check_budget(to_bill, request.max_billed_characters)
     run_id = flow_run.get_id() or "local"
     ledger = ledger_for(run_id, block.max_attempts, request.max_billed_characters)
-    await progress.begin(run_id, len(chunks), "chunks synthesized", already_done=len(chunks) - len(missing))
+    progress.begin(run_id, len(chunks), "chunks synthesized", already_done=len(chunks) - len(missing))
+    chapters = chapter_starts(document, chunks)
+    # a subtitle file sent whole comes back as one answer: its own cues are timed in it, one by one
+    cues = [cue.text for cue in document.cues if has_words(cue.text)] if subtitles else None
+    ahead = assembling_ahead(run_id, request, engine, chunks, stored, chapters) if missing and not cues else None
     try:
         synthesized = await synthesize_missing(engine, request, to_request) if missing else {}
+    except BaseException:
+        if ahead is not None:
+            await ahead.end(run_id, wanted=False)
+            ahead.discard()
+        raise
     finally:
         progress.end(run_id)
         close_ledger(run_id)
-
-    audio = [stored.get(chunk.key) or synthesized[chunk.key] for chunk in chunks]
-    spoken = document.spoken_text()
-    name = name_for(request.source, text_sha256(spoken), request.name)
-    output_kind = AudioKind(request.format.value)
-    extension = encoder_for(output_kind).extension
-    loudness = loudness_setting(request)
-    # a subtitle file sent whole comes back as one answer: its own cues are timed in it, one by one
-    cues = [cue.text for cue in document.cues if has_words(cue.text)] if subtitles else None
-    analyses = await analyse_chunks(
-        request.chunk_store_url, quote(chunks), quote(audio), engine.language, loudness, cues
-    )
-    # The synthesis phase's answers and measurements are freed by now: hand that memory back, so the last
-    # phase (the subtitles and manifest of a long book) grows from what is in use, not from its high water.
-    return_freed_memory()
-    chapters = chapter_starts(document, chunks)
-    placements = place_chunks(
-        chunks, audio, analyses, request.pauses, request.loudness_lufs, output_kind, {first for _, first in chapters}
-    )
-    manifest_url = join_url(request.output, f"{name}.manifest.json")
-    # One version wins, whole: runs writing the same narration take turns, and a run whose source was
-    # read before the published narration's never replaces it.
-    async with _output_held_alone(manifest_url):
-        if (published := await asyncio.to_thread(newer_published, manifest_url, read_at)) is not None:
-            logger.warning("%s was published from a source read after this run read it: kept", manifest_url)
-            return published
-        assembled = await assemble_audio(
-            request.chunk_store_url,
-            quote(placements),
-            output_kind,
-            request.output_sample_rate,
-            join_url(request.output, f"{name}.{extension}"),
+    try:
+        if ahead is not None:
+            await ahead.end(run_id, wanted=True)
+        return await assemble_and_publish(
+            request,
+            engine,
+            document,
+            chunks,
+            stored,
+            synthesized,
+            missing,
+            ledger,
+            lexicon,
+            cues,
             chapters,
-            document.title,
+            read_at,
+            ahead.pieces_folder if ahead else None,
         )
-        sentences = timed_sentences(analyses, placements, assembled.timings)
-        _, subtitles = subtitle_files(sentences)
-        chapter_entries, chapter_texts = await chapter_files(
-            request, name, extension, output_kind, placements, analyses, chapters, assembled
-        )
-        facts = NarrationFacts(
-            name=name,
-            output_format=output_kind.value,
-            provider=engine.label,
-            voice=engine.voice,
-            speed=engine.speed,
-            source=request.source,
-            source_sha256=text_sha256(spoken),
-            chunks=chunks,
-            audio=audio,
-            analyses=analyses,
-            placements=placements,
-            synthesized_keys=len({chunk.key for chunk in missing}),
-            cached_chunks=len(chunks) - len(missing),
-            loudness_target=request.loudness_lufs,
-            skipped=[block.text for block in document.blocks if not has_words(block.text)],
-            ledger=ledger,
-            lexicon_version=lexicon.version if lexicon else None,
-        )
-        manifest = build_manifest(facts, assembled, sentences, chapter_entries)
-        manifest.settings_sha256 = request.settings_sha256()
-        manifest.source_read_at = read_at.isoformat()
-        await publish_narration(quote(manifest), quote(subtitles), manifest_url, chapter_texts)
-        await asyncio.to_thread(prune_superseded, request.output, name, manifest)
-    logger.info("narration written to %s (%.1f s)", manifest.audio, manifest.duration_seconds)
-    return manifest
+    finally:
+        if ahead is not None:
+            ahead.discard()

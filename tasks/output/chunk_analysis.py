@@ -118,6 +118,11 @@ def analyse(
     )
 
 
+def measuring_turn() -> threading.Lock:
+    """The process's one-chunk-at-a-time turn, for other work that decodes whole chunks while a run measures."""
+    return _MEASURING
+
+
 def analysis_rate(chunk: ChunkAudio) -> int:
     """The rate a chunk is measured at: ANALYSIS_RATE, or a raw answer's own rate where that is lower.
 

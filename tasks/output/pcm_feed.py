@@ -6,6 +6,7 @@ never as one long buffer.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 
 import numpy as np
@@ -54,16 +55,26 @@ def feed_chunks(
     placements: list[ChunkPlacement],
     sample_rate: int,
     write: Callable[[bytes], None],
+    turn: contextlib.AbstractContextManager[object] | None = None,
 ) -> tuple[list[tuple[int, int]], int]:
-    """Write each chunk's samples, then its pause; return (start, length) spans and the total, in samples."""
+    """Write each chunk's samples, then its pause; return (start, length) spans and the total, in samples.
+
+    `turn` is held while each chunk is decoded and written (assembly ahead shares the measuring turn, so
+    no more chunks are decoded at once than before).
+    """
     spans: list[tuple[int, int]] = []
     written = 0
     for placement in placements:
-        samples = chunk_samples(store, placement, sample_rate)
-        for start in range(0, len(samples), WRITE_BLOCK_SAMPLES):  # encoders take any size; blocks keep copies small
-            write(samples[start : start + WRITE_BLOCK_SAMPLES].tobytes())
-        spans.append((written, len(samples)))
-        written += len(samples)
+        with turn or contextlib.nullcontext():
+            samples = chunk_samples(store, placement, sample_rate)
+            for start in range(
+                0, len(samples), WRITE_BLOCK_SAMPLES
+            ):  # encoders take any size; blocks keep copies small
+                write(samples[start : start + WRITE_BLOCK_SAMPLES].tobytes())
+            length = len(samples)
+            del samples
+        spans.append((written, length))
+        written += length
         silence = round(placement.pause_after * sample_rate)
         written += silence
         while silence > 0:

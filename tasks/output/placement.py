@@ -49,6 +49,32 @@ class ChunkPlacement(BaseModel):
         ]
 
 
+def place_chunk(
+    chunks: list[PlannedChunk],
+    i: int,
+    stored: ChunkAudio,
+    analysis: ChunkAnalysis,
+    pauses: Pauses,
+    loudness_lufs: float | None,
+    kind: AudioKind,
+    chapter_starts: set[int],
+) -> ChunkPlacement:
+    """The placement of chunk `i`: from its own analysis and the plan (its pause), never from other chunks' audio."""
+    ceiling = ceiling_for(kind)
+    gain = None if loudness_lufs is None else gain_of(analysis, loudness_lufs, ceiling)
+    return ChunkPlacement(
+        audio=stored,
+        trim_start=max(0.0, analysis.speech_start - SPEECH_MARGIN_SECONDS),
+        trim_end=min(analysis.duration, analysis.speech_end + SPEECH_MARGIN_SECONDS),
+        gain_db=gain,
+        ceiling_dbtp=ceiling,
+        limit=gain is not None and analysis.true_peak_dbtp + gain > ceiling - LIMITER_HEADROOM_DB,
+        pause_after=pause_after(chunks, i, pauses),
+        block_end=chunks[i].paragraph_end,
+        cut_after=i + 1 in chapter_starts,
+    )
+
+
 def place_chunks(
     chunks: list[PlannedChunk],
     audio: list[ChunkAudio],
@@ -59,21 +85,7 @@ def place_chunks(
     chapter_starts: set[int],
 ) -> list[ChunkPlacement]:
     """The placement of every chunk, in order; `chapter_starts` are chunk indices that begin a chapter."""
-    ceiling = ceiling_for(kind)
-    placements = []
-    for i, (chunk, stored, analysis) in enumerate(zip(chunks, audio, analyses, strict=True)):
-        gain = None if loudness_lufs is None else gain_of(analysis, loudness_lufs, ceiling)
-        placements.append(
-            ChunkPlacement(
-                audio=stored,
-                trim_start=max(0.0, analysis.speech_start - SPEECH_MARGIN_SECONDS),
-                trim_end=min(analysis.duration, analysis.speech_end + SPEECH_MARGIN_SECONDS),
-                gain_db=gain,
-                ceiling_dbtp=ceiling,
-                limit=gain is not None and analysis.true_peak_dbtp + gain > ceiling - LIMITER_HEADROOM_DB,
-                pause_after=pause_after(chunks, i, pauses),
-                block_end=chunk.paragraph_end,
-                cut_after=i + 1 in chapter_starts,
-            )
-        )
-    return placements
+    return [
+        place_chunk(chunks, i, stored, analysis, pauses, loudness_lufs, kind, chapter_starts)
+        for i, (stored, analysis) in enumerate(zip(audio, analyses, strict=True))
+    ]

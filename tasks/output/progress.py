@@ -56,17 +56,33 @@ class ProgressReport:
         self.what = what
         self.interval = interval
         self._artifact: UUID | None = None
+        self._creating: asyncio.Task[None] | None = None
         self._last_update = 0.0
 
-    async def start(self, already_done: int = 0) -> None:
+    def start(self, already_done: int = 0) -> None:
+        """Count from `already_done`; the artifact is created beside the run, which does not wait for it."""
         self.done = already_done
         if FlowRunContext.get() is not None:
-            self._artifact = await _bounded(
-                acreate_progress_artifact(
-                    progress=self.percent, description=f"{self.what}: {self.done} of {self.total}"
+            self._creating = asyncio.create_task(self._create_artifact())
+        self._notify()
+
+    async def _create_artifact(self) -> None:
+        shown = self.done
+        self._artifact = await _bounded(
+            acreate_progress_artifact(progress=self.percent, description=f"{self.what}: {shown} of {self.total}")
+        )
+        if self._artifact and self.done != shown:  # chunks completed while it was being created
+            self._last_update = time.monotonic()
+            await _bounded(
+                aupdate_progress_artifact(
+                    self._artifact, progress=self.percent, description=f"{self.what}: {self.done} of {self.total}"
                 )
             )
-        self._notify()
+
+    def close(self) -> None:
+        """The run is past this phase: an artifact not created by now is not wanted."""
+        if self._creating is not None and not self._creating.done():
+            self._creating.cancel()
 
     @property
     def percent(self) -> float:
@@ -91,11 +107,12 @@ class ProgressReport:
 _reports: dict[str, ProgressReport] = {}
 
 
-async def begin(run_id: str, total: int, what: str, already_done: int = 0) -> ProgressReport:
-    """Start the report of one flow run; tasks of that run find it with `report_for`."""
+def begin(run_id: str, total: int, what: str, already_done: int = 0) -> ProgressReport:
+    """Start the report of one flow run (its artifact is created in the background: the first requests need
+    not wait for that API call); tasks of that run find it with `report_for`."""
     report = ProgressReport(total, what)
     _reports[run_id] = report
-    await report.start(already_done)
+    report.start(already_done)
     return report
 
 
@@ -104,4 +121,5 @@ def report_for(run_id: str | None) -> ProgressReport | None:
 
 
 def end(run_id: str) -> None:
-    _reports.pop(run_id, None)
+    if (report := _reports.pop(run_id, None)) is not None:
+        report.close()

@@ -68,10 +68,11 @@ async def assemble_audio(
     destination: str,
     chapters: list[tuple[str, int]] | None = None,
     title: str | None = None,
+    pieces_folder: str | None = None,
 ) -> AssembledAudio:
-    """Write the narration file from the stored chunks, off the event loop."""
+    """Write the narration file from the stored chunks (and pieces made ahead), off the event loop."""
     return await asyncio.to_thread(
-        write_narration, store_url, placements, kind, sample_rate, destination, chapters, title
+        write_narration, store_url, placements, kind, sample_rate, destination, chapters, title, pieces_folder
     )
 
 

@@ -7,7 +7,10 @@ under a temporary name first, then one rename over the final name.
 
 from __future__ import annotations
 
+import os
+import tempfile
 import uuid
+from collections.abc import Callable
 
 import fsspec
 from fsspec.implementations.local import LocalFileSystem
@@ -38,8 +41,6 @@ def _publish(fs: fsspec.AbstractFileSystem, write, path: str) -> None:
     try:
         write(temporary)
         if isinstance(fs, LocalFileSystem):
-            import os
-
             os.replace(temporary, path)  # atomic over an existing file, unlike a copy
         else:
             fs.mv(temporary, path)
@@ -57,3 +58,23 @@ def write_bytes_atomic(fs: fsspec.AbstractFileSystem, path: str, data: bytes) ->
 def put_file_atomic(fs: fsspec.AbstractFileSystem, local_path: str, path: str) -> None:
     """Upload a local file to `path`, streaming, with the same guarantee."""
     _publish(fs, lambda target: fs.put_file(local_path, target), path)
+
+
+def make_file_atomic(fs: fsspec.AbstractFileSystem, path: str, make: Callable[[str], None], suffix: str = "") -> None:
+    """Have `make(local_path)` write a file, and publish it at `path` with the same guarantee.
+
+    On a local filesystem `make` writes the temporary sibling itself, which is then renamed: a
+    narration is not written once and copied again (for a long WAV, gigabytes twice). Elsewhere it
+    writes a local temporary file, which is uploaded, then removed.
+    """
+    if isinstance(fs, LocalFileSystem):
+        _publish(fs, make, path)
+        return
+    handle, local = tempfile.mkstemp(suffix=suffix, prefix="narration-")
+    os.close(handle)
+    try:
+        make(local)
+        put_file_atomic(fs, local, path)
+    finally:
+        if os.path.exists(local):
+            os.unlink(local)

@@ -20,6 +20,7 @@ import hashlib
 import json
 from typing import Protocol
 
+import fsspec
 from pydantic import BaseModel
 
 from speech_audio.encodings import FRAGMENT_MUXERS, AudioKind, encoder_for
@@ -52,15 +53,25 @@ def concatenable(kind: AudioKind) -> bool:
 
 def plan_segments(placements: list[ChunkPlacementLike]) -> list[slice]:
     """Consecutive runs of chunks, cut where the content says (see the module's docstring)."""
+    return segment_bounds(
+        [placement.audio.key for placement in placements],
+        [placement.block_end for placement in placements],
+        [placement.cut_after for placement in placements],
+    )
+
+
+def segment_bounds(keys: list[str], block_ends: list[bool], cuts_after: list[bool]) -> list[slice]:
+    """plan_segments from what the plan already knows of each chunk (its key, block end and chapter cut),
+    so segments can be told before any chunk's audio exists."""
     segments: list[slice] = []
     start = 0
-    for i, placement in enumerate(placements):
+    for i, (key, block_end, cut_after) in enumerate(zip(keys, block_ends, cuts_after, strict=True)):
         size = i + 1 - start
-        content_cut = int(placement.audio.key[:8], 16) % CUT_EVERY == 0
+        content_cut = int(key[:8], 16) % CUT_EVERY == 0
         if (
-            i == len(placements) - 1
-            or placement.cut_after
-            or (placement.block_end and (content_cut or size >= PARAGRAPH_CUT_CHUNKS))
+            i == len(keys) - 1
+            or cut_after
+            or (block_end and (content_cut or size >= PARAGRAPH_CUT_CHUNKS))
             or size >= MAX_SEGMENT_CHUNKS
         ):
             segments.append(slice(start, i + 1))
@@ -99,10 +110,14 @@ class EncodedSegment(BaseModel):
 class SegmentStore:
     """Segments under `<chunk store>/segments/<key[:2]>/<key>.<ext>`, each with a JSON record written last."""
 
-    def __init__(self, store: ChunkStore) -> None:
+    def __init__(self, store: ChunkStore, local_root: str | None = None) -> None:
+        """`local_root`: a folder of the run's own instead (raw PCM pieces, as large as the narration and
+        cheap to make again, are not worth keeping beside the store)."""
         self.chunks = store
-        self.fs = store.fs
-        self.root = f"{store.root}/segments"
+        if local_root is None:
+            self.fs, self.root = store.fs, f"{store.root}/segments"
+        else:
+            self.fs, self.root = fsspec.filesystem("file"), local_root.rstrip("/")
 
     def _record_path(self, key: str) -> str:
         return f"{self.root}/{key[:2]}/{key}.json"

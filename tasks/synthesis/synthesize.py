@@ -117,7 +117,7 @@ async def synthesize_batch(
     store: ChunkStore,
     logger: Logger,
     ledger: RunLedger,
-    on_chunk_done: Callable[[], Awaitable[None]] | None = None,
+    on_chunk_done: Callable[[ChunkAudio], Awaitable[None]] | None = None,
     after_store: Callable[[PlannedChunk, ChunkAudio], object] | None = None,
     first_attempt: bool = False,
 ) -> list[ChunkAudio]:
@@ -125,6 +125,7 @@ async def synthesize_batch(
 
     `after_store(chunk, audio)` runs in a worker thread once a new chunk is stored: measuring it then
     uses the time the run spends waiting for the provider, instead of adding to the run after it.
+    `on_chunk_done(audio)` follows, on the event loop, for each chunk in hand (stored before or now).
     `first_attempt`: the caller has just looked the chunks up and sends only missing ones.
     """
     results: dict[int, ChunkAudio] = {}
@@ -147,7 +148,7 @@ async def synthesize_batch(
             except Exception as error:  # noqa: BLE001 - measured again at assembly; the paid audio is kept
                 logger.warning("chunk %d: not measured after storing (%s); it will be at assembly", chunk.index, error)
         if on_chunk_done:
-            await on_chunk_done()
+            await on_chunk_done(results[chunk.index])
 
     if engine.sequential:  # request stitching needs document order: stop at the first failure
         for chunk in chunks:

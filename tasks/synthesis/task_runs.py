@@ -16,6 +16,7 @@ from blocks.speech_provider import SpeechProvider
 from speech_audio.memory import return_freed_memory
 from tasks.models import ChunkAudio, PlannedChunk
 from tasks.output import progress
+from tasks.output.assembly_ahead import ahead_for
 from tasks.output.chunk_analysis import analysis_of_new_chunk
 from tasks.store.chunk_store import ChunkStore
 from tasks.synthesis.ledger import ledger_for
@@ -73,6 +74,14 @@ async def synthesize_chunks(
     engine = engine_for(provider, voice, speed)
     run_id = flow_run.get_id() or "local"
     report = progress.report_for(run_id)
+    ahead = ahead_for(run_id)
+
+    async def chunk_done(audio: ChunkAudio) -> None:
+        if ahead is not None:
+            ahead.chunk_stored(audio)
+        if report is not None:
+            await report.advance()
+
     ledger = ledger_for(run_id, provider.max_attempts)
     store = ChunkStore(store_url)
     measure = None
@@ -90,7 +99,7 @@ async def synthesize_chunks(
             store,
             get_run_logger(),
             ledger,
-            report.advance if report else None,
+            chunk_done,
             measure,
             # the flow looked the chunks up just before; a retry looks again for what the failed attempt stored
             first_attempt=task_run.run_count <= 1,
