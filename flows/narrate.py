@@ -297,15 +297,19 @@ async def narrate(request: NarrationRequest) -> Manifest | NarrationPlan:
         storage = await load_storage(request.storage)
         within_storage(storage, source=request.source, output=request.output, chunk_store=request.chunk_store_url)
         storage.register()
-    block = await load_provider(request.provider)
-    engine = engine_for(block, request.voice, request.speed)
     read_at = datetime.now(UTC)
-    document = await read_document(
-        request.text, request.source, request.input_format, request.document_options, http_options(request.source)
+    # Independent round trips, side by side: the block from the API, the document from its source.
+    block, document = await asyncio.gather(
+        load_provider(request.provider),
+        read_document(
+            request.text, request.source, request.input_format, request.document_options, http_options(request.source)
+        ),
     )
+    engine = engine_for(block, request.voice, request.speed)
     await engine.prepare()
-    await asyncio.to_thread(check_writable, request.output)
-    await asyncio.to_thread(check_writable, request.chunk_store_url)
+    await asyncio.gather(
+        asyncio.to_thread(check_writable, request.output), asyncio.to_thread(check_writable, request.chunk_store_url)
+    )
     if block.global_limits:
         await ensure_global_limits(engine.label, block)
 
