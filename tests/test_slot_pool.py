@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import uuid
 
 import httpx
@@ -31,6 +32,7 @@ class FakeLimitApi:
         self.max_active = 0
         self.calls = {"increment": 0, "locked": 0, "release": 0, "renew": 0}
         self.fail_next = 0  # answer this many increments with 500
+        self.locked_database_next = 0  # answer this many increments with 503, as SQLite's locked database is
         self.release_seconds = 0.0
         self.acquiring_now = 0
         self.max_acquiring = 0
@@ -39,6 +41,23 @@ class FakeLimitApi:
     async def client(self):
         yield self
 
+    @property
+    def _client(self) -> httpx.AsyncClient:
+        """The HTTP side, as Prefect's client has one: the pool sends its first asks for a lease through it."""
+        http = httpx.AsyncClient(base_url="http://127.0.0.1/api", transport=httpx.MockTransport(self._answer))
+        http.enable_csrf_support = False
+        return http
+
+    async def _answer(self, request: httpx.Request) -> httpx.Response:
+        assert request.url.path == "/api/v2/concurrency_limits/increment-with-lease"
+        body = json.loads(request.content)
+        try:
+            return await self.increment_concurrency_slots_with_lease(
+                body["names"], body["slots"], body["mode"], body["lease_duration"]
+            )
+        except httpx.HTTPStatusError as error:
+            return error.response
+
     async def increment_concurrency_slots_with_lease(self, names, slots, mode, lease_duration):
         assert names == [LIMIT] and slots == 1 and mode == "concurrency"
         self.calls["increment"] += 1
@@ -46,6 +65,9 @@ class FakeLimitApi:
         self.max_acquiring = max(self.max_acquiring, self.acquiring_now)
         try:
             await asyncio.sleep(0.002)  # a round trip
+            if self.locked_database_next:
+                self.locked_database_next -= 1
+                return httpx.Response(503, json={"exception_message": "Service Unavailable"}, request=REQUEST)
             if self.fail_next:
                 self.fail_next -= 1
                 raise httpx.HTTPStatusError("boom", request=REQUEST, response=httpx.Response(500, request=REQUEST))
@@ -212,6 +234,27 @@ def test_a_server_error_is_retried_then_reported_to_the_request(api):
     with pytest.raises(httpx.HTTPStatusError):
         asyncio.run(doomed())
     assert not api.leases
+
+
+def test_a_locked_database_is_asked_again_within_a_fraction_of_a_second(api):
+    """Prefect's client waits 2 s after a 503; the pool's first asks do not, and then leave it to the client."""
+    api.locked_database_next = 2
+
+    async def first_slot() -> float:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        pool = SlotPool(LIMIT, 8)
+        async with pool.slot():
+            waited = loop.time() - started
+        await pool.settle()
+        return waited
+
+    assert asyncio.run(first_slot()) < 0.5
+    assert api.calls["increment"] == 3 and not api.leases
+
+    api.locked_database_next = slot_pool.QUICK_ATTEMPTS  # still locked: the client's own call comes last
+    asyncio.run(first_slot())
+    assert api.calls["increment"] == 3 + slot_pool.QUICK_ATTEMPTS + 1 and not api.leases
 
 
 def test_without_the_limit_requests_go_uncapped_and_nothing_is_released(api):
