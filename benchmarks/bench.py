@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import atexit
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -21,7 +23,9 @@ from pathlib import Path
 from benchmarks.rows import Row
 
 ROOT = Path(__file__).resolve().parents[1]
-os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="narration-bench-prefect-"))
+if "PREFECT_HOME" not in os.environ:
+    os.environ["PREFECT_HOME"] = tempfile.mkdtemp(prefix="narration-bench-prefect-")
+    atexit.register(shutil.rmtree, os.environ["PREFECT_HOME"], ignore_errors=True)
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "ERROR")

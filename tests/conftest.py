@@ -6,10 +6,13 @@ raised; subprocesses (the CLI) are pointed at the same server and pay no start-u
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 
 _HOME = tempfile.mkdtemp(prefix="narration-tests-prefect-")
+atexit.register(shutil.rmtree, _HOME, ignore_errors=True)  # each suite (and xdist worker) leaves no home behind
 os.environ["PREFECT_HOME"] = _HOME
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
 os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"

@@ -86,7 +86,11 @@ class AssemblyAhead:
 
     def chunk_stored(self, audio: ChunkAudio) -> None:
         """A chunk of the run is stored and measured (callable from any thread)."""
-        if asyncio.get_running_loop() is not self._loop:  # pragma: no cover - tasks run on the flow's loop
+        try:
+            on_own_loop = asyncio.get_running_loop() is self._loop
+        except RuntimeError:  # a thread without a loop
+            on_own_loop = False
+        if not on_own_loop:  # task runs of the flow share its loop; anything else hands the news over
             self._loop.call_soon_threadsafe(self.chunk_stored, audio)
             return
         self._audio[audio.key] = audio
