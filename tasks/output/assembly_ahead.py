@@ -17,6 +17,7 @@ import logging
 import shutil
 import tempfile
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 
 from speech_audio.encodings import AudioKind
 from tasks.models import ChunkAudio, PlannedChunk
@@ -30,6 +31,20 @@ from tasks.store.segments import SegmentStore, segment_bounds, segment_key
 logger = logging.getLogger(__name__)
 
 _by_run: dict[str, AssemblyAhead] = {}
+_thread: ThreadPoolExecutor | None = None
+
+
+def _ahead_thread() -> ThreadPoolExecutor:
+    """The process's one thread for making segments ahead, whichever runs it serves.
+
+    Making a segment waits for the measuring turn chunk by chunk. In the default pool those waits
+    would hold threads that answers need to be checked, stored and measured (documents narrated side
+    by side in one process each have their assembly ahead).
+    """
+    global _thread
+    if _thread is None:
+        _thread = ThreadPoolExecutor(1, thread_name_prefix="assembly-ahead")
+    return _thread
 
 
 def ahead_for(run_id: str) -> AssemblyAhead | None:
@@ -38,7 +53,7 @@ def ahead_for(run_id: str) -> AssemblyAhead | None:
 
 
 class AssemblyAhead:
-    """Makes each segment with new chunks once all its chunks are in hand, one segment at a time, in a thread."""
+    """Makes each segment with new chunks once all its chunks are in hand, one segment at a time."""
 
     def __init__(
         self,
@@ -120,7 +135,7 @@ class AssemblyAhead:
     async def _work(self) -> None:
         while (number := await self._ready.get()) is not None:
             try:
-                await asyncio.to_thread(self._make, self._parts[number])
+                await self._loop.run_in_executor(_ahead_thread(), self._make, self._parts[number])
             except Exception as error:  # noqa: BLE001 - assembly makes it instead; nothing paid for is lost
                 logger.warning(
                     "segment of chunks %d-%d not made ahead: %r",
