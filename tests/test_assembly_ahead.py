@@ -62,7 +62,9 @@ def watch_pieces(folder: Path) -> PiecesWatch:
 @pytest.mark.slow
 @pytest.mark.parametrize("fmt", ["wav", "mp3"])
 def test_a_narration_assembled_ahead_is_the_one_assembled_after(prefect_api_url, emulator, tmp_path, own_tempdir, fmt):
-    emulator.set_route("openai", latency_seconds=0.05)
+    # Synthesis takes about 7 s (48 chunks, two at a time, 0.3 s each): the first segments are ready within
+    # a second or two, so even on a loaded machine they are made long before the last chunk is stored.
+    emulator.set_route("openai", latency_seconds=0.3)
     provider = save_block("openai-speech", emulator.url, "ahead", chunk_characters=60, max_concurrency=2)
     store = tmp_path / "store"
     pieces_seen = watch_pieces(own_tempdir)
