@@ -119,10 +119,15 @@ class PrefectServer:
                 raise RuntimeError(f"prefect server did not start: {self.log.read_text()[-3000:]}")
             time.sleep(0.5)
 
-    def spawn(self, command: list[str], log: Path) -> subprocess.Popen:
+    def spawn(self, command: list[str], log: Path, env: Mapping[str, str] | None = None) -> subprocess.Popen:
         with log.open("ab") as output:
             process = subprocess.Popen(
-                command, cwd=ROOT, env=self.env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
+                command,
+                cwd=ROOT,
+                env={**self.env, **(env or {})},
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
         self._processes.append(process)
         return process
@@ -152,8 +157,12 @@ class PrefectServer:
         `limit`: at most that many flow runs at once."""
         nice = ["nice", "-n", str(niceness)] if niceness else []
         command = [*nice, PREFECT, "worker", "start", "--pool", "narration", "--name", name, "--type", "process"]
+        # Unbuffered: tests read a live worker's log to see which runs it took (workers_that_ran), and a
+        # block-buffered log could still hold those lines.
         return self.spawn(
-            [*command, *(["--limit", str(limit)] if limit else [])], Path(self.home) / f"worker-{name}.log"
+            [*command, *(["--limit", str(limit)] if limit else [])],
+            Path(self.home) / f"worker-{name}.log",
+            env={"PYTHONUNBUFFERED": "1"},
         )
 
     def client(self) -> PrefectClient:
