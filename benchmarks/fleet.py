@@ -186,7 +186,7 @@ def collect(
         failed_runs=len(unfinished) + max(0, due - len(runs)),
         problems=problems,
         trouble={name: lines for name, lines in trouble.items() if lines},
-        workers_used=len(workers_that_ran(server, runs)),
+        workers_used=len(workers_that_ran(runs)),
         start_delays=[(run.start_time - run.created).total_seconds() for run in runs if run.start_time],
         run_seconds=[(run.end_time - run.start_time).total_seconds() for run in runs if run.end_time],
         server_errors=sum(len(SERVER_ERRORS.findall(text)) for text in logs.values()),

@@ -157,8 +157,7 @@ class PrefectServer:
         `limit`: at most that many flow runs at once."""
         nice = ["nice", "-n", str(niceness)] if niceness else []
         command = [*nice, PREFECT, "worker", "start", "--pool", "narration", "--name", name, "--type", "process"]
-        # Unbuffered: tests read a live worker's log to see which runs it took (workers_that_ran), and a
-        # block-buffered log could still hold those lines.
+        # Unbuffered: a test that fails shows the live worker's log, which a block buffer could still hold.
         return self.spawn(
             [*command, *(["--limit", str(limit)] if limit else [])],
             Path(self.home) / f"worker-{name}.log",
@@ -261,10 +260,16 @@ def wait_for_runs(server: PrefectServer, name: str, count: int, timeout: float =
         time.sleep(1)
 
 
-def workers_that_ran(server: PrefectServer, runs: list[FlowRun]) -> set[str]:
-    """Names of the worker logs that mention any of `runs`: which workers took a share."""
-    return {
-        log.stem.removeprefix("worker-")
-        for log in Path(server.home).glob("worker-*.log")
-        if any(str(run.id) in log.read_text(errors="replace") for run in runs)
-    }
+def workers_that_ran(runs: list[FlowRun]) -> dict[str, int]:
+    """How many of `runs` each worker took, by worker name.
+
+    A worker labels a run with its name only after its claim on the run (Pending) was accepted, so the
+    labels name the one worker that ran it. Worker logs do not: two workers that see the same scheduled
+    run both log that they are submitting it, and only one wins.
+    """
+    taken: dict[str, int] = {}
+    for run in runs:
+        worker = (run.labels or {}).get("prefect.worker.name")
+        if worker:
+            taken[str(worker)] = taken.get(str(worker), 0) + 1
+    return taken

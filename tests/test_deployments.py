@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from prefect.client.orchestration import PrefectClient
+from prefect.client.schemas.objects import FlowRun
 
 from tests.audio_probe import decoded_duration
 from tests.prefect_server import (
@@ -61,8 +62,10 @@ def server(emulator_process, moto, allowed_root):
             "from blocks import NarrationStorage; "
             f"NarrationStorage(base_url='s3://shared', storage_options={moto.storage_options!r}).save('moto', overwrite=True)"
         )
-        # At most 3 runs each: four runs started together cannot all land on the worker that polled first,
-        # which the test that shares a folder between the two workers relies on.
+        # At most 3 runs each, as a worker beside others would be configured. Which worker takes which run is
+        # not something these tests can rely on: on SQLite, runs created together are spread over seconds
+        # by "database is locked" answers and the client's retries, and the first worker to poll takes each
+        # (tests/test_postgres_fleet.py checks that several workers share the work, on PostgreSQL).
         server.start_worker("worker-1", limit=3)
         server.start_worker("worker-2", limit=3)
         yield server
@@ -197,7 +200,9 @@ def test_narrate_folder_gives_each_run_several_documents_and_a_failed_one_is_nar
         assert manifest["duration_seconds"] > 1.0
 
 
-def test_two_workers_share_a_folder_in_s3_within_the_providers_cap(server, emulator, moto):
+def test_runs_side_by_side_share_a_folder_in_s3_within_the_providers_cap(server, emulator, moto):
+    """The folder's documents are narrated by runs in processes of their own, at the same time, and their
+    requests together never exceed the provider's cap (a global limit, not a per-process one)."""
     import s3fs
 
     fs = s3fs.S3FileSystem(**moto.storage_options)
@@ -205,7 +210,7 @@ def test_two_workers_share_a_folder_in_s3_within_the_providers_cap(server, emula
     for i in range(4):
         text = " ".join(f"Document {i} sentence {j} is spoken here." for j in range(6))
         fs.pipe_file(f"shared/docs/doc-{i}.txt", text.encode())
-    emulator.set_route("ele", latency_seconds=0.3)
+    emulator.set_route("ele", latency_seconds=0.6)
     parameters = {
         "source": "s3://shared/docs/",
         "output": "s3://shared/out/",
@@ -217,12 +222,22 @@ def test_two_workers_share_a_folder_in_s3_within_the_providers_cap(server, emula
     assert run.state.is_completed(), run.state.message
     narrate_runs = [r for r in runs_of(server, "narrate/narrate") if r.parameters["request"].get("storage")]
     assert len(narrate_runs) == 4
-    workers_used = workers_that_ran(server, narrate_runs)
-    assert len(workers_used) == 2, workers_used
+    assert sum(workers_that_ran(narrate_runs).values()) == 4  # each run by a worker of the pool
+    assert most_at_once(narrate_runs) >= 2, [(r.name, r.start_time, r.end_time) for r in narrate_runs]
     stats = emulator.stats("ele")
-    assert stats["served"] >= 4 * 6 and stats["max_in_flight"] <= 3
+    assert stats["served"] >= 4 * 6 and 2 <= stats["max_in_flight"] <= 3, stats
     for i in range(4):
         assert fs.exists(f"shared/out/doc-{i}.mp3") and fs.exists(f"shared/out/doc-{i}.manifest.json")
+
+
+def most_at_once(runs: list[FlowRun]) -> int:
+    """The most runs that were running at the same moment, from their start and end times."""
+    edges = sorted([(run.start_time, 1) for run in runs] + [(run.end_time, -1) for run in runs])
+    running = most = 0
+    for _, change in edges:  # at equal times an end (-1) sorts before a start
+        running += change
+        most = max(most, running)
+    return most
 
 
 def test_a_person_runs_narrate_from_the_ui_form_and_the_audio_appears(server, emulator, tmp_path):

@@ -35,6 +35,7 @@ pytestmark = pytest.mark.slow
 pytest_plugins = ("tests.postgres_server",)  # its `postgres_cluster` fixture (imported by pytest: asserts rewritten)
 
 DOCUMENTS = 12
+WORKER_LIMIT = 5
 SENTENCES = 4  # one chunk each at chunk_characters=40: a few chunks per document
 CAP = 8
 NEIGHBOUR_SLOTS = 6  # held by another user of the provider for the whole test: the fleet has 2 slots left
@@ -141,8 +142,10 @@ def test_three_workers_narrate_a_bucket_through_postgres_within_a_global_cap(pos
         # Another user of the provider holds most of its cap: the fleet's runs must share the rest.
         limit_name = "narration-provider-maas-ele.fleet"
         neighbour = asyncio.run(hold_slots(server, limit_name, CAP, NEIGHBOUR_SLOTS))
+        # At most WORKER_LIMIT runs each: the folder's run and its DOCUMENTS runs, created at once, cannot
+        # all land on the worker that polls first.
         for number in range(1, WORKERS + 1):
-            server.start_worker(f"fleet-{number}")
+            server.start_worker(f"fleet-{number}", limit=WORKER_LIMIT)
 
         fs = s3fs.S3FileSystem(**moto.storage_options)
         fs.mkdir("fleet")
@@ -171,7 +174,7 @@ def test_three_workers_narrate_a_bucket_through_postgres_within_a_global_cap(pos
         stats = emulator.stats("ele")
         assert chunks == stats["served"] == DOCUMENTS * SENTENCES, stats
         assert stats["max_in_flight"] <= CAP - NEIGHBOUR_SLOTS, stats  # only the room the neighbour left
-        assert len(workers_that_ran(server, narrate_runs)) >= 2  # the work was shared
+        assert len(workers_that_ran(narrate_runs)) >= 2  # the work was shared
         limit = asyncio.run(global_limit(server, limit_name))
         assert limit.limit == CAP  # the block's cap
         assert limit.active_slots == NEIGHBOUR_SLOTS  # the runs gave back every slot they took
