@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -13,6 +14,10 @@ from prefect.context import FlowRunContext
 
 Listener = Callable[[int, int, str], None]
 ARTIFACT_TIMEOUT_SECONDS = 10.0
+# The artifact is created once the first chunk is in, or this long after the run's start if none is. Created
+# at once, it met the run's first requests for provider slots (global limits) at the API: on SQLite two
+# writes at once make one of them wait, and the slot came 0.1 s later.
+ARTIFACT_CREATE_DELAY_SECONDS = 1.0
 
 
 async def _bounded(call):
@@ -57,16 +62,20 @@ class ProgressReport:
         self.interval = interval
         self._artifact: UUID | None = None
         self._creating: asyncio.Task[None] | None = None
+        self._first_done = asyncio.Event()
         self._last_update = 0.0
 
     def start(self, already_done: int = 0) -> None:
-        """Count from `already_done`; the artifact is created beside the run, which does not wait for it."""
+        """Count from `already_done`; the artifact is created beside the run, which does not wait for it,
+        once the first chunk is in or ARTIFACT_CREATE_DELAY_SECONDS have passed."""
         self.done = already_done
         if FlowRunContext.get() is not None:
             self._creating = asyncio.create_task(self._create_artifact())
         self._notify()
 
     async def _create_artifact(self) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._first_done.wait(), ARTIFACT_CREATE_DELAY_SECONDS)
         shown = self.done
         self._artifact = await _bounded(
             acreate_progress_artifact(progress=self.percent, description=f"{self.what}: {shown} of {self.total}")
@@ -93,6 +102,7 @@ class ProgressReport:
 
     async def advance(self, count: int = 1) -> None:
         self.done = min(self.total, self.done + count)
+        self._first_done.set()
         self._notify()
         now = time.monotonic()
         if self._artifact and (now - self._last_update >= self.interval or self.done >= self.total):

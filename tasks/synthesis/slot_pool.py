@@ -46,8 +46,8 @@ MAX_POLL_SECONDS = 1.0  # a waiting process asks again at least this often, what
 MIN_POLL_SECONDS = 0.05
 SERVER_ERROR_ATTEMPTS = 5  # an overloaded API answering 5xx, or a dropped connection, is tried this often
 SERVER_ERROR_WAIT_SECONDS = 0.5  # doubled after each such failure (with jitter), at most 8 s
-QUICK_ATTEMPTS = 3  # a lease asked for this often, 0.05-0.2 s apart, before Prefect's client retries (2 s, 4 s)
-QUICK_WAIT_SECONDS = 0.1
+QUICK_ATTEMPTS = 5  # a lease asked for this often, 0.01-0.16 s apart, before Prefect's client retries (2 s, 4 s)
+QUICK_WAIT_SECONDS = 0.02  # a SQLite write holds the database for milliseconds: the first ask again comes soon
 RELEASE_WAIT_SECONDS = 10.0  # a run ends after waiting this long for its releases (a lease lapses by itself)
 
 logger = logging.getLogger(__name__)
