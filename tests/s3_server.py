@@ -1,8 +1,7 @@
-"""A moto S3 server on a free loopback port, for real s3fs traffic in tests."""
+"""A moto S3 server on a free loopback port, for real s3fs traffic in tests (served by tests.moto_app)."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -11,7 +10,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.prefect_server import free_port, stop_process_group
+from tests.prefect_server import ROOT, free_port, stop_process_group
 
 
 class MotoServer:
@@ -19,10 +18,10 @@ class MotoServer:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = Path(tempfile.mkstemp(prefix="moto-", suffix=".log")[1])
-        executable = shutil.which("moto_server", path=str(Path(sys.executable).parent)) or "moto_server"
         with self.log.open("w") as log:
             self.process = subprocess.Popen(
-                [executable, "-H", "127.0.0.1", "-p", str(self.port)],
+                [sys.executable, "-m", "tests.moto_app", "--host", "127.0.0.1", "--port", str(self.port)],
+                cwd=ROOT,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
