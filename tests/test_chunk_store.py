@@ -56,3 +56,17 @@ def test_relative_records_on_an_object_like_memory_filesystem():
     fs.copy("/stores/a", "/stores/b", recursive=True)
     assert ChunkStore("memory://stores/b").get(KEY).path == f"ab/{KEY}.wav"
     assert ChunkStore("memory://stores/b").read_audio(ChunkStore("memory://stores/b").get(KEY)) == AUDIO.audio
+
+
+def test_kept_audio_is_bounded_and_the_oldest_goes_first():
+    from tasks.store import recent_audio
+
+    recent_audio.forget_all()
+    piece = b"x" * (recent_audio.MAX_BYTES // 4)
+    for number in range(5):
+        recent_audio.keep(f"s3://bucket/{number}.pcm", piece)
+    assert recent_audio.kept("s3://bucket/0.pcm") is None  # dropped to stay within MAX_BYTES
+    assert all(recent_audio.kept(f"s3://bucket/{number}.pcm") == piece for number in range(1, 5))
+    recent_audio.keep("s3://bucket/huge.pcm", b"x" * (recent_audio.MAX_BYTES + 1))
+    assert recent_audio.kept("s3://bucket/huge.pcm") is None and recent_audio.kept("s3://bucket/4.pcm") == piece
+    recent_audio.forget_all()

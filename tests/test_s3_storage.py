@@ -114,3 +114,28 @@ def test_the_cli_opens_the_bucket_only_with_the_storage_blocks_credentials(prefe
     )
     assert done.returncode == 0, done.stderr
     assert json.loads(fs.cat_file(f"{name}/out/note.manifest.json"))["source"] == f"s3://{name}/docs/note.txt"
+
+
+def test_audio_just_stored_in_the_bucket_is_read_back_without_a_request(moto, bucket, tmp_path):
+    """Measuring a new chunk and making its segment read it back at once: on S3 that used to be two GETs."""
+    from tasks.models import SynthesizedAudio
+    from tasks.store import recent_audio
+    from tasks.store.chunk_store import ChunkStore
+
+    fs, name = bucket
+    audio = bytes(range(256)) * 64
+    answer = SynthesizedAudio(audio=audio, encoding=AudioEncoding(kind="pcm", sample_rate=16000))
+    in_bucket = ChunkStore(f"s3://{name}/store", storage_options=moto.storage_options)
+    entry = in_bucket.put("ab" + "0" * 62, answer, 0.5)
+    fs.rm(f"{name}/store/{entry.path}")  # gone from the bucket: only a kept copy can answer now
+    assert in_bucket.read_audio(entry) == audio
+
+    recent_audio.forget_all()
+    with pytest.raises(FileNotFoundError):
+        in_bucket.read_audio(entry)  # not kept any more: read from the bucket, where it is gone
+
+    on_disk = ChunkStore(str(tmp_path / "store"))
+    local_entry = on_disk.put("cd" + "0" * 62, answer, 0.5)
+    (tmp_path / "store" / local_entry.path).unlink()
+    with pytest.raises(FileNotFoundError):
+        on_disk.read_audio(local_entry)  # a local store is read back, never kept

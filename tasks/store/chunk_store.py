@@ -13,6 +13,7 @@ import fsspec
 
 from speech_audio.encodings import AudioEncoding, encoder_for
 from tasks.models import ChunkAudio, SynthesizedAudio
+from tasks.store import recent_audio
 from tasks.store.atomic_files import put_file_atomic, write_bytes_atomic
 from tasks.store.whole_reads import read_present, read_whole
 
@@ -48,6 +49,7 @@ class ChunkStore:
         self.url = url
         self.fs, self.root = fsspec.core.url_to_fs(url, **(storage_options or {}))
         self.root = self.root.rstrip("/")
+        self._keeps_audio = recent_audio.worth_keeping(self.fs)
 
     def _record_path(self, key: str) -> str:
         return f"{self.root}/{key[:2]}/{key}.json"
@@ -86,6 +88,8 @@ class ChunkStore:
         """Store checked audio, then its record; returns what later runs will find."""
         audio_path = self._audio_path(key, synthesized.encoding)
         write_bytes_atomic(self.fs, self.full_path(audio_path), synthesized.audio)
+        if self._keeps_audio:  # measuring it and making its segment read it back within seconds
+            recent_audio.keep(self.fs.unstrip_protocol(self.full_path(audio_path)), synthesized.audio)
         return self._commit(
             ChunkAudio(
                 key=key,
@@ -124,4 +128,7 @@ class ChunkStore:
         write_bytes_atomic(self.fs, self._sidecar_path(key, name), data)
 
     def read_audio(self, entry: ChunkAudio) -> bytes:
-        return read_whole(self.fs, self.full_path(entry.path))
+        path = self.full_path(entry.path)
+        if self._keeps_audio and (audio := recent_audio.kept(self.fs.unstrip_protocol(path))) is not None:
+            return audio
+        return read_whole(self.fs, path)
