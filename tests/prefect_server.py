@@ -18,6 +18,7 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
+from uuid import UUID
 
 import httpx
 
@@ -258,6 +259,22 @@ def wait_for_runs(server: PrefectServer, name: str, count: int, timeout: float =
         if time.monotonic() > deadline:
             raise TimeoutError(f"{name}: {[(r.name, r.state.name if r.state else None) for r in runs]}")
         time.sleep(1)
+
+
+async def hold_slots(server: PrefectServer, name: str, limit: int, slots: int) -> UUID:
+    """Make the global limit `name` allow `limit` and hold `slots` of it under a lease of an hour, as another
+    worker would: what is left is all the runs under test may use."""
+    async with server.client() as client:
+        await client.upsert_global_concurrency_limit_by_name(name, limit)
+        response = await client.increment_concurrency_slots_with_lease(
+            names=[name], slots=slots, mode="concurrency", lease_duration=3600
+        )
+        return UUID(response.json()["lease_id"])
+
+
+async def release_slots(server: PrefectServer, lease_id: UUID) -> None:
+    async with server.client() as client:
+        await client.release_concurrency_slots_with_lease(lease_id=lease_id)
 
 
 def workers_that_ran(runs: list[FlowRun]) -> dict[str, int]:

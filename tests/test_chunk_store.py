@@ -63,10 +63,14 @@ def test_kept_audio_is_bounded_and_the_oldest_goes_first():
 
     recent_audio.forget_all()
     piece = b"x" * (recent_audio.MAX_BYTES // 4)
-    for number in range(5):
-        recent_audio.keep(f"s3://bucket/{number}.pcm", piece)
-    assert recent_audio.kept("s3://bucket/0.pcm") is None  # dropped to stay within MAX_BYTES
-    assert all(recent_audio.kept(f"s3://bucket/{number}.pcm") == piece for number in range(1, 5))
-    recent_audio.keep("s3://bucket/huge.pcm", b"x" * (recent_audio.MAX_BYTES + 1))
-    assert recent_audio.kept("s3://bucket/huge.pcm") is None and recent_audio.kept("s3://bucket/4.pcm") == piece
-    recent_audio.forget_all()
+    try:
+        for number in range(5):
+            recent_audio.keep(f"s3://bucket/{number}.pcm", "same", piece)
+        assert recent_audio.kept("s3://bucket/0.pcm", "same") is None  # dropped to stay within MAX_BYTES
+        assert all(recent_audio.kept(f"s3://bucket/{number}.pcm", "same") == piece for number in range(1, 5))
+        assert recent_audio.kept("s3://bucket/1.pcm", "another record") is None
+        recent_audio.keep("s3://bucket/huge.pcm", "same", b"x" * (recent_audio.MAX_BYTES + 1))
+        assert recent_audio.kept("s3://bucket/huge.pcm", "same") is None
+        assert recent_audio.kept("s3://bucket/4.pcm", "same") == piece
+    finally:
+        recent_audio.forget_all()

@@ -12,16 +12,16 @@ import re
 import secrets
 from pathlib import Path
 from typing import TYPE_CHECKING
-from uuid import UUID
 
 import httpx
 import pytest
-from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
 
 from tests.prefect_server import (
     TROUBLE,
     PrefectServer,
+    hold_slots,
     process_group_alive,
+    release_slots,
     run_deployment,
     runs_of,
     workers_that_ran,
@@ -69,21 +69,6 @@ def deploy_remote(server: PrefectServer, prefect_file: str, pool: str, pool_type
 async def global_limit(server: PrefectServer, name: str):
     async with server.client() as client:
         return await client.read_global_concurrency_limit_by_name(name)
-
-
-async def hold_slots(server: PrefectServer, name: str, limit: int, slots: int) -> UUID:
-    """Create the global limit and hold `slots` of it under a lease of an hour, as another worker would."""
-    async with server.client() as client:
-        await client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=name, limit=limit))
-        response = await client.increment_concurrency_slots_with_lease(
-            names=[name], slots=slots, mode="concurrency", lease_duration=3600
-        )
-        return UUID(response.json()["lease_id"])
-
-
-async def release_slots(server: PrefectServer, lease_id: UUID) -> None:
-    async with server.client() as client:
-        await client.release_concurrency_slots_with_lease(lease_id=lease_id)
 
 
 def test_the_script_makes_a_loopback_only_cluster_with_what_prefect_needs(postgres_cluster: PostgresCluster):

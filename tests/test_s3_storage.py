@@ -124,18 +124,26 @@ def test_audio_just_stored_in_the_bucket_is_read_back_without_a_request(moto, bu
 
     fs, name = bucket
     audio = bytes(range(256)) * 64
-    answer = SynthesizedAudio(audio=audio, encoding=AudioEncoding(kind="pcm", sample_rate=16000))
+    answer = SynthesizedAudio(audio=audio, encoding=AudioEncoding(kind="pcm", sample_rate=16000), request_id="first")
     in_bucket = ChunkStore(f"s3://{name}/store", storage_options=moto.storage_options)
-    entry = in_bucket.put("ab" + "0" * 62, answer, 0.5)
-    fs.rm(f"{name}/store/{entry.path}")  # gone from the bucket: only a kept copy can answer now
-    assert in_bucket.read_audio(entry) == audio
+    try:
+        entry = in_bucket.put("ab" + "0" * 62, answer, 0.5)
+        fs.rm(f"{name}/store/{entry.path}")  # gone from the bucket: only a kept copy can answer now
+        assert in_bucket.read_audio(entry) == audio
 
-    recent_audio.forget_all()
-    with pytest.raises(FileNotFoundError):
-        in_bucket.read_audio(entry)  # not kept any more: read from the bucket, where it is gone
+        # Another process paid for the same key again (its record was missing) and wrote other audio:
+        # its record does not describe the kept copy, so the bucket answers.
+        other = b"other audio" * 100
+        fs.pipe_file(f"{name}/store/{entry.path}", other)
+        assert in_bucket.read_audio(entry.model_copy(update={"request_id": "second"})) == other
 
-    on_disk = ChunkStore(str(tmp_path / "store"))
-    local_entry = on_disk.put("cd" + "0" * 62, answer, 0.5)
-    (tmp_path / "store" / local_entry.path).unlink()
-    with pytest.raises(FileNotFoundError):
-        on_disk.read_audio(local_entry)  # a local store is read back, never kept
+        recent_audio.forget_all()
+        assert in_bucket.read_audio(entry) == other  # not kept any more: read from the bucket
+
+        on_disk = ChunkStore(str(tmp_path / "store"))
+        local_entry = on_disk.put("cd" + "0" * 62, answer, 0.5)
+        (tmp_path / "store" / local_entry.path).unlink()
+        with pytest.raises(FileNotFoundError):
+            on_disk.read_audio(local_entry)  # a local store is read back, never kept
+    finally:
+        recent_audio.forget_all()

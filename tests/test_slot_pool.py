@@ -249,7 +249,7 @@ def test_a_locked_database_is_asked_again_within_a_fraction_of_a_second(api):
         await pool.settle()
         return waited
 
-    assert asyncio.run(first_slot()) < 0.2  # two short waits (0.01-0.02 s, then 0.02-0.04 s)
+    assert asyncio.run(first_slot()) < 0.5  # two short waits (0.01-0.02 s, then 0.02-0.04 s), not the client's 2 s
     assert api.calls["increment"] == 3 and not api.leases
 
     api.locked_database_next = slot_pool.QUICK_ATTEMPTS  # still locked: the client's own call comes last

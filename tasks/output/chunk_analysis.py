@@ -203,7 +203,9 @@ def analysis_of_new_chunk(
     A key this run has just paid for had no record, so it has no sidecar: none is looked for. The general
     path (analysis_for) looks twice and writes the analysis and then the gain, which on an object store
     was seven requests a chunk where a read and a write do. The chunk is read back from the store rather
-    than kept from the answer: answers waiting in memory for their turn raised a long book's peak by 12-15 MB.
+    than held with the answer: answers waiting in memory for their turn raised a long book's peak by 12-15 MB.
+    (An object store answers that read from the few megabytes it keeps of what was just written:
+    tasks/store/recent_audio.py.)
     """
     with _MEASURING:
         rate = analysis_rate(chunk)

@@ -14,9 +14,9 @@ from prefect.context import FlowRunContext
 
 Listener = Callable[[int, int, str], None]
 ARTIFACT_TIMEOUT_SECONDS = 10.0
-# The artifact is created once the first chunk is in, or this long after the run's start if none is. Created
-# at once, it met the run's first requests for provider slots (global limits) at the API: on SQLite two
-# writes at once make one of them wait, and the slot came 0.1 s later.
+# The artifact is created once the first chunk is in, or this long after the report begins if none is.
+# Created at once, it met the run's first requests for provider slots (global limits) at the API: on
+# SQLite two writes at once make one of them wait, and the slot came 0.1 s later.
 ARTIFACT_CREATE_DELAY_SECONDS = 1.0
 
 

@@ -30,6 +30,11 @@ def _cached(key: str, record: bytes) -> ChunkAudio | None:
     return entry.model_copy(update={"cached": True}) if entry.key == key else None
 
 
+def _described(entry: ChunkAudio) -> tuple:
+    """What a record says of its audio, which a kept copy of that audio must match."""
+    return entry.request_id, entry.duration_seconds, entry.encoding
+
+
 def relative_to_store(root: str, path: str) -> str:
     """Where a record's file lies, relative to the store: new records hold that; older ones an absolute path.
 
@@ -88,25 +93,26 @@ class ChunkStore:
         """Store checked audio, then its record; returns what later runs will find."""
         audio_path = self._audio_path(key, synthesized.encoding)
         write_bytes_atomic(self.fs, self.full_path(audio_path), synthesized.audio)
-        if self._keeps_audio:  # measuring it and making its segment read it back within seconds
-            recent_audio.keep(self.fs.unstrip_protocol(self.full_path(audio_path)), synthesized.audio)
-        return self._commit(
-            ChunkAudio(
-                key=key,
-                path=audio_path,
-                encoding=synthesized.encoding,
-                duration_seconds=duration_seconds,
-                request_id=synthesized.request_id,
-                billed_characters=synthesized.billed_characters,
-                sentence_starts=synthesized.sentence_starts,
-            )
+        entry = ChunkAudio(
+            key=key,
+            path=audio_path,
+            encoding=synthesized.encoding,
+            duration_seconds=duration_seconds,
+            request_id=synthesized.request_id,
+            billed_characters=synthesized.billed_characters,
+            sentence_starts=synthesized.sentence_starts,
         )
+        if self._keeps_audio:  # measuring it and making its segment read it back within seconds
+            recent_audio.keep(self._audio_url(entry), _described(entry), synthesized.audio)
+        return self._commit(entry)
 
     def put_file(
         self, key: str, local_path: str, encoding: AudioEncoding, duration_seconds: float, request_id: str | None
     ) -> ChunkAudio:
         """Store checked audio from a local file (streamed, never whole in memory), then its record."""
         audio_path = self._audio_path(key, encoding)
+        if self._keeps_audio:
+            recent_audio.forget(self.fs.unstrip_protocol(self.full_path(audio_path)))
         put_file_atomic(self.fs, local_path, self.full_path(audio_path))
         return self._commit(
             ChunkAudio(
@@ -127,8 +133,10 @@ class ChunkStore:
     def write_sidecar(self, key: str, name: str, data: bytes) -> None:
         write_bytes_atomic(self.fs, self._sidecar_path(key, name), data)
 
+    def _audio_url(self, entry: ChunkAudio) -> str:
+        return self.fs.unstrip_protocol(self.full_path(entry.path))
+
     def read_audio(self, entry: ChunkAudio) -> bytes:
-        path = self.full_path(entry.path)
-        if self._keeps_audio and (audio := recent_audio.kept(self.fs.unstrip_protocol(path))) is not None:
+        if self._keeps_audio and (audio := recent_audio.kept(self._audio_url(entry), _described(entry))) is not None:
             return audio
-        return read_whole(self.fs, path)
+        return read_whole(self.fs, self.full_path(entry.path))

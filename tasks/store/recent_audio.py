@@ -4,55 +4,66 @@ A new chunk is read back twice within seconds of being stored: to measure it, an
 that holds it. On S3 each of those reads is a GET (a third of a chunk's requests in the fleet benchmark),
 with the client's signing and parsing to pay for, while the bytes were in this process a moment before.
 
-Entries are keyed by the object's URL. A chunk's key hashes everything that shapes its sound and its
-audio is written once, so the bytes at a URL never change and a kept copy cannot go stale. Local and
-in-memory stores are not kept: reading them back costs less than the memory, and a long book's peak
-memory is measured on a local store. What is kept is bounded by MAX_BYTES, the oldest dropped first.
+Entries are keyed by the object's URL and carry what the chunk's record says of the audio (its
+request id and duration). A chunk's audio is written again only where its record was missing (a crash
+between the two writes, an unreadable record, two runs paying for the same key at once), and then
+another process may have written other bytes there: a kept copy is used only for a record that
+describes it. Only object stores are kept: reading a local store back costs less than the memory.
+Kept audio adds up to MAX_BYTES to a process's memory, the oldest dropped first.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Hashable
 
 import fsspec
 
-MAX_BYTES = 8 * 1024 * 1024  # a few dozen short chunks, or two of a long book's longest
-_NOT_KEPT = {"file", "local", "memory"}
+from tasks.store.atomic_files import is_object_store
 
-_kept: OrderedDict[str, bytes] = OrderedDict()
+MAX_BYTES = 8 * 1024 * 1024  # a few dozen short chunks, or two of a long book's longest
+
+_kept: OrderedDict[str, tuple[Hashable, bytes]] = OrderedDict()
 _kept_bytes = 0
 _lock = threading.Lock()
 
 
 def worth_keeping(fs: fsspec.AbstractFileSystem) -> bool:
     """Whether reading back from `fs` costs a request (an object store), not a local read."""
-    protocols = {fs.protocol} if isinstance(fs.protocol, str) else set(fs.protocol)
-    return not protocols & _NOT_KEPT
+    return is_object_store(fs)
 
 
-def keep(url: str, audio: bytes) -> None:
-    """Keep what was just written at `url` (nothing larger than MAX_BYTES)."""
+def keep(url: str, identity: Hashable, audio: bytes) -> None:
+    """Keep what was just written at `url`, with what its record says of it (nothing over MAX_BYTES)."""
     global _kept_bytes
+    forget(url)
     if len(audio) > MAX_BYTES:
         return
     with _lock:
-        if (previous := _kept.pop(url, None)) is not None:
-            _kept_bytes -= len(previous)
-        _kept[url] = audio
+        _kept[url] = (identity, audio)
         _kept_bytes += len(audio)
         while _kept_bytes > MAX_BYTES:
-            _, dropped = _kept.popitem(last=False)
+            _, (_, dropped) = _kept.popitem(last=False)
             _kept_bytes -= len(dropped)
 
 
-def kept(url: str) -> bytes | None:
-    """The bytes written at `url` by this process, if still kept."""
+def kept(url: str, identity: Hashable) -> bytes | None:
+    """The bytes this process wrote at `url`, if still kept and the record reading them describes them."""
     with _lock:
-        audio = _kept.get(url)
-        if audio is not None:
-            _kept.move_to_end(url)
-        return audio
+        entry = _kept.get(url)
+        if entry is None or entry[0] != identity:
+            return None
+        _kept.move_to_end(url)
+        return entry[1]
+
+
+def forget(url: str) -> None:
+    """Drop what is kept for `url` (its object is being written by other means)."""
+    global _kept_bytes
+    with _lock:
+        if (previous := _kept.pop(url, None)) is not None:
+            _kept_bytes -= len(previous[1])
 
 
 def forget_all() -> None:

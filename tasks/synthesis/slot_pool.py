@@ -233,7 +233,8 @@ async def _increment(client: PrefectClient, name: str) -> httpx.Response:
         if response.status_code != 503:
             response.raise_for_status()
             return response
-        await asyncio.sleep(QUICK_WAIT_SECONDS * 2**attempt * random.uniform(0.5, 1.0))
+        if attempt < QUICK_ATTEMPTS - 1:  # after the last, the client's own call waits its way
+            await asyncio.sleep(QUICK_WAIT_SECONDS * 2**attempt * random.uniform(0.5, 1.0))
     return await client.increment_concurrency_slots_with_lease(
         names=[name], slots=1, mode="concurrency", lease_duration=LEASE_SECONDS
     )
