@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -284,9 +285,4 @@ def workers_that_ran(runs: list[FlowRun]) -> dict[str, int]:
     labels name the one worker that ran it. Worker logs do not: two workers that see the same scheduled
     run both log that they are submitting it, and only one wins.
     """
-    taken: dict[str, int] = {}
-    for run in runs:
-        worker = (run.labels or {}).get("prefect.worker.name")
-        if worker:
-            taken[str(worker)] = taken.get(str(worker), 0) + 1
-    return taken
+    return dict(Counter(str(worker) for run in runs if (worker := (run.labels or {}).get("prefect.worker.name"))))

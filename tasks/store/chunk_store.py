@@ -14,7 +14,7 @@ import fsspec
 from speech_audio.encodings import AudioEncoding, encoder_for
 from tasks.models import ChunkAudio, SynthesizedAudio
 from tasks.store import recent_audio
-from tasks.store.atomic_files import put_file_atomic, write_bytes_atomic
+from tasks.store.atomic_files import is_object_store, put_file_atomic, write_bytes_atomic
 from tasks.store.whole_reads import read_present, read_whole
 
 logger = logging.getLogger(__name__)
@@ -54,7 +54,7 @@ class ChunkStore:
         self.url = url
         self.fs, self.root = fsspec.core.url_to_fs(url, **(storage_options or {}))
         self.root = self.root.rstrip("/")
-        self._keeps_audio = recent_audio.worth_keeping(self.fs)
+        self._keeps_audio = is_object_store(self.fs)  # reading a local store back costs less than memory
 
     def _record_path(self, key: str) -> str:
         return f"{self.root}/{key[:2]}/{key}.json"
@@ -103,7 +103,7 @@ class ChunkStore:
             sentence_starts=synthesized.sentence_starts,
         )
         if self._keeps_audio:  # measuring it and making its segment read it back within seconds
-            recent_audio.keep(self._audio_url(entry), _described(entry), synthesized.audio)
+            recent_audio.keep(self._audio_url(audio_path), _described(entry), synthesized.audio)
         return self._commit(entry)
 
     def put_file(
@@ -112,7 +112,7 @@ class ChunkStore:
         """Store checked audio from a local file (streamed, never whole in memory), then its record."""
         audio_path = self._audio_path(key, encoding)
         if self._keeps_audio:
-            recent_audio.forget(self.fs.unstrip_protocol(self.full_path(audio_path)))
+            recent_audio.forget(self._audio_url(audio_path))
         put_file_atomic(self.fs, local_path, self.full_path(audio_path))
         return self._commit(
             ChunkAudio(
@@ -133,10 +133,14 @@ class ChunkStore:
     def write_sidecar(self, key: str, name: str, data: bytes) -> None:
         write_bytes_atomic(self.fs, self._sidecar_path(key, name), data)
 
-    def _audio_url(self, entry: ChunkAudio) -> str:
-        return self.fs.unstrip_protocol(self.full_path(entry.path))
+    def _audio_url(self, path: str) -> str:
+        """A record's audio file as a URL: what recent_audio keeps it under."""
+        return self.fs.unstrip_protocol(self.full_path(path))
 
     def read_audio(self, entry: ChunkAudio) -> bytes:
-        if self._keeps_audio and (audio := recent_audio.kept(self._audio_url(entry), _described(entry))) is not None:
+        if (
+            self._keeps_audio
+            and (audio := recent_audio.kept(self._audio_url(entry.path), _described(entry))) is not None
+        ):
             return audio
         return read_whole(self.fs, self.full_path(entry.path))

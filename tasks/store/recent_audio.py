@@ -18,10 +18,6 @@ import threading
 from collections import OrderedDict
 from collections.abc import Hashable
 
-import fsspec
-
-from tasks.store.atomic_files import is_object_store
-
 MAX_BYTES = 8 * 1024 * 1024  # a few dozen short chunks, or two of a long book's longest
 
 _kept: OrderedDict[str, tuple[Hashable, bytes]] = OrderedDict()
@@ -29,18 +25,13 @@ _kept_bytes = 0
 _lock = threading.Lock()
 
 
-def worth_keeping(fs: fsspec.AbstractFileSystem) -> bool:
-    """Whether reading back from `fs` costs a request (an object store), not a local read."""
-    return is_object_store(fs)
-
-
 def keep(url: str, identity: Hashable, audio: bytes) -> None:
     """Keep what was just written at `url`, with what its record says of it (nothing over MAX_BYTES)."""
     global _kept_bytes
-    forget(url)
-    if len(audio) > MAX_BYTES:
-        return
     with _lock:
+        _drop(url)
+        if len(audio) > MAX_BYTES:
+            return
         _kept[url] = (identity, audio)
         _kept_bytes += len(audio)
         while _kept_bytes > MAX_BYTES:
@@ -60,10 +51,15 @@ def kept(url: str, identity: Hashable) -> bytes | None:
 
 def forget(url: str) -> None:
     """Drop what is kept for `url` (its object is being written by other means)."""
-    global _kept_bytes
     with _lock:
-        if (previous := _kept.pop(url, None)) is not None:
-            _kept_bytes -= len(previous[1])
+        _drop(url)
+
+
+def _drop(url: str) -> None:
+    """Drop `url`'s entry; the caller holds _lock."""
+    global _kept_bytes
+    if (previous := _kept.pop(url, None)) is not None:
+        _kept_bytes -= len(previous[1])
 
 
 def forget_all() -> None:
