@@ -13,6 +13,7 @@ from prefect.utilities.annotations import quote
 from flows.allowed import enforce, roots_for_this_run, within_storage
 from flows.narrate_long_job import narrate_long_jobs
 from flows.parameters import NarrationRequest
+from flows.run_heap import objects_before_runs_frozen
 from flows.shared_tls import share_prefect_api_contexts
 from speech_audio.encodings import AudioKind, encoder_for
 from speech_audio.memory import return_freed_memory
@@ -209,7 +210,7 @@ async def assemble_and_publish(
     cues: list[str] | None,
     chapters: list[tuple[str, int]],
     read_at: datetime,
-    pieces_folder: str | None = None,
+    ahead: AssemblyAhead | None = None,
 ) -> Manifest:
     """Measure what is left, place every chunk, and write the audio, subtitles and manifest as one version."""
     audio = [stored.get(chunk.key) or synthesized[chunk.key] for chunk in chunks]
@@ -243,8 +244,10 @@ async def assemble_and_publish(
             join_url(request.output, f"{name}.{extension}"),
             chapters,
             document.title,
-            pieces_folder,
+            ahead.pieces_folder if ahead else None,
         )
+        if ahead is not None:
+            ahead.start_discarding()
         sentences = timed_sentences(analyses, placements, assembled.timings)
         _, subtitles = subtitle_files(sentences)
         chapter_entries, chapter_texts = await chapter_files(
@@ -284,6 +287,12 @@ async def assemble_and_publish(
 @flow(name="narrate", description="Narrate a text or document into stored audio, subtitles and a manifest.")
 async def narrate(request: NarrationRequest) -> Manifest | NarrationPlan:
     """Read, chunk, synthesize what the chunk store lacks, assemble once, publish atomically."""
+    with objects_before_runs_frozen():
+        return await narrate_request(request)
+
+
+async def narrate_request(request: NarrationRequest) -> Manifest | NarrationPlan:
+    """The narrate flow's body."""
     logger = get_run_logger()
     roots = roots_for_this_run()
     enforce(
@@ -344,7 +353,7 @@ async def narrate(request: NarrationRequest) -> Manifest | NarrationPlan:
     except BaseException:
         if ahead is not None:
             await ahead.end(run_id, wanted=False)
-            ahead.discard()
+            await ahead.discard()
         raise
     finally:
         progress.end(run_id)
@@ -365,8 +374,8 @@ async def narrate(request: NarrationRequest) -> Manifest | NarrationPlan:
             cues,
             chapters,
             read_at,
-            ahead.pieces_folder if ahead else None,
+            ahead,
         )
     finally:
         if ahead is not None:
-            ahead.discard()
+            await ahead.discard()

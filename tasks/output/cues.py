@@ -97,7 +97,7 @@ class _Unit:
 
 
 def _make_unit(text: str, joiner: str, start: int) -> _Unit:
-    cjk = len(_CJK_CHAR.findall(text))
+    cjk = 0 if text.isascii() else len(_CJK_CHAR.findall(text))
     return _Unit(text, joiner, start, start + len(text), cjk, len(text) - cjk)
 
 
@@ -375,13 +375,13 @@ def _split_sentence(sentence: TimedSentence, limits: _Limits) -> list[Cue]:
     span = [(first, sentence.start), (last, sentence.end)]
     proportional = _Timeline(list(span))
     timed = _Timeline(span + _word_anchors(sentence, first, last)) if sentence.words else proportional
-    starts = [timed.at(unit.start, starting=True) for unit in units]
-    ends = [timed.at(unit.end, starting=False) for unit in units]
     count = len(units)
-
-    if count == 1 or (ends[-1] - starts[0] <= limits.max_seconds and all(measure.greedy_fits(0))):
+    spoken = timed.at(units[-1].end, starting=False) - timed.at(units[0].start, starting=True)
+    if count == 1 or (spoken <= limits.max_seconds and all(measure.greedy_fits(0))):
         pieces = [(0, count)]  # the whole sentence fits one cue: no cut can do better than none
     else:
+        starts = [timed.at(unit.start, starting=True) for unit in units]
+        ends = [timed.at(unit.end, starting=False) for unit in units]
         pieces = _cut_points(measure, starts, ends, limits)
 
     def times(timeline: _Timeline) -> list[tuple[float, float]]:

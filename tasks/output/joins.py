@@ -9,7 +9,7 @@ does not click.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 import numpy as np
 
@@ -29,18 +29,26 @@ def speech_span(samples: np.ndarray, sample_rate: int) -> tuple[int, int] | None
         return None
     window = max(1, round(WINDOW_SECONDS * sample_rate))
     centre = float(np.median(samples))
-    peak = max(power.max() for _, power in _envelope_blocks(samples, centre, window))
+
+    kept = None
+    if len(samples) <= KEPT_BLOCKS * ENVELOPE_BLOCK:  # computed once, walked three times
+        kept = list(_envelope_blocks(samples, centre, window))
+    peak = max(power.max() for _, power in (kept or _envelope_blocks(samples, centre, window)))
     threshold = max(peak * 10 ** (RELATIVE_THRESHOLD_DB / 10), FULL_SCALE**2 * 10 ** (FLOOR_DBFS / 10))
-    start = next(
-        (offset + int(np.argmax(loud)) for offset, loud in _loud_blocks(samples, centre, window, threshold)), None
-    )
+    forward = kept or _envelope_blocks(samples, centre, window)
+    start = next((offset + int(np.argmax(loud)) for offset, loud in _loud_blocks(forward, threshold)), None)
     if start is None:
         return None
-    offset, loud = next(_loud_blocks(samples, centre, window, threshold, reverse=True))
+    backward = reversed(kept) if kept else _envelope_blocks(samples, centre, window, reverse=True)
+    offset, loud = next(_loud_blocks(backward, threshold))
     return start, offset + len(loud) - int(np.argmax(loud[::-1]))
 
 
 ENVELOPE_BLOCK = 1 << 16  # samples measured at a time: a chunk of several minutes never needs a float copy
+# A chunk of up to this many blocks (16 s at 16 kHz) keeps its envelope (8 bytes a sample) between the
+# walks that find its peak, its start and its end, instead of computing it three times; longer ones
+# (long jobs run to hours) compute it again block by block.
+KEPT_BLOCKS = 4
 
 
 def _envelope_blocks(
@@ -61,11 +69,9 @@ def _envelope_blocks(
         yield offset, (sums[window:] - sums[:-window]) / window
 
 
-def _loud_blocks(
-    samples: np.ndarray, centre: float, window: int, threshold: float, *, reverse: bool = False
-) -> Iterator[tuple[int, np.ndarray]]:
-    """(offset, loud mask) of the blocks that hold a sample over `threshold`, in walking order."""
-    for offset, power in _envelope_blocks(samples, centre, window, reverse=reverse):
+def _loud_blocks(blocks: Iterable[tuple[int, np.ndarray]], threshold: float) -> Iterator[tuple[int, np.ndarray]]:
+    """(offset, loud mask) of the envelope blocks that hold a sample over `threshold`, in walking order."""
+    for offset, power in blocks:
         loud = power > threshold
         if loud.any():
             yield offset, loud

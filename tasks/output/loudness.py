@@ -76,10 +76,12 @@ def _padded_pieces(samples: np.ndarray, lead: int, total: int) -> Iterator[np.nd
         yield silence[: min(FEED_SAMPLES, tail - start)]
 
 
-def _ebur128_metadata(pieces: Iterable[np.ndarray], sample_rate: int) -> list[tuple[int, dict[str, str]]]:
-    """Run FFmpeg's ebur128 over the pieces; (end sample, lavfi.r128.* values) of each 100 ms frame it reports.
+def _ebur128_report(pieces: Iterable[np.ndarray], sample_rate: int, until: int) -> tuple[int, dict[str, str]]:
+    """Run FFmpeg's ebur128 over the pieces; (end sample, lavfi.r128.* values) of the last 100 ms frame it
+    reports ending at or before sample `until`.
 
     ebur128 frames its output in 100 ms steps whatever the input's framing, so pieces may be any size.
+    Only that frame's values are read: reading every frame's (ten a second) cost as much as the filtering.
     """
     graph = av.filter.Graph()
     source = graph.add_abuffer(format="s16", sample_rate=sample_rate, layout="mono")
@@ -88,16 +90,17 @@ def _ebur128_metadata(pieces: Iterable[np.ndarray], sample_rate: int) -> list[tu
     source.link_to(meter)
     meter.link_to(sink)
     graph.configure()
-    reports: list[tuple[int, dict[str, str]]] = []
+    latest: av.AudioFrame | None = None
 
     def drain() -> None:
+        nonlocal latest
         while True:
             try:
                 frame = graph.pull()
             except (av.BlockingIOError, av.EOFError):
                 return
-            if frame.metadata:
-                reports.append((frame.pts + frame.samples, dict(frame.metadata)))
+            if frame.pts + frame.samples <= until:
+                latest = frame
 
     position = 0
     for piece in pieces:
@@ -109,7 +112,9 @@ def _ebur128_metadata(pieces: Iterable[np.ndarray], sample_rate: int) -> list[tu
         drain()
     graph.push(None)
     drain()
-    return reports
+    if latest is None or not latest.metadata:
+        raise ValueError(f"ebur128 reported no loudness up to sample {until}")
+    return latest.pts + latest.samples, dict(latest.metadata)
 
 
 def measure(samples: np.ndarray, sample_rate: int) -> Loudness:
@@ -134,13 +139,14 @@ def measure(samples: np.ndarray, sample_rate: int) -> Loudness:
     else:  # lead in with silence so that a report ends exactly where the clip ends, its window holding all of it
         lead = -(-(window + length) // frame) * frame - length
         padded_length = lead + length + frame
-    reports = _ebur128_metadata(_padded_pieces(samples, lead, padded_length), sample_rate)
     peak = true_peak_dbfs(samples)
+    end, values = _ebur128_report(_padded_pieces(samples, lead, padded_length), sample_rate, lead + length)
     if length >= window:
-        integrated = float([values for end, values in reports if end <= lead + length][-1]["lavfi.r128.I"])
+        integrated = float(values["lavfi.r128.I"])
+    elif end == lead + length:
+        integrated = float(values["lavfi.r128.M"]) + 10 * math.log10(window / length)
     else:
-        momentary = float(next(values for end, values in reports if end == lead + length)["lavfi.r128.M"])
-        integrated = momentary + 10 * math.log10(window / length)
+        raise ValueError(f"ebur128 reported no loudness ending at sample {lead + length}")
     return Loudness(integrated if integrated > ABSOLUTE_GATE_LUFS else None, peak)
 
 
