@@ -117,9 +117,9 @@ def b1(emulator, smoke: bool) -> list[Row]:
         rows.append(
             Row(
                 f"B1 flow/raw, {chunks} chunks, 500 ms, c=16, {label} global limits",
-                "≤ 1.15",
+                "≤ 1.08",
                 f"{ratio:.3f} ({flow_seconds:.1f} s / {raw_seconds:.1f} s)",
-                ratio <= 1.15,
+                ratio <= 1.08,
             )
         )
     return rows

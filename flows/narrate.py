@@ -37,7 +37,7 @@ from tasks.synthesis.global_limits import ensure_global_limits, exclusive_name, 
 from tasks.synthesis.ledger import RunLedger, check_budget, close_ledger, ledger_for
 from tasks.synthesis.providers import engine_for
 from tasks.synthesis.providers.base import SpeechEngine
-from tasks.synthesis.task_runs import find_stored, plan, synthesize_chunks
+from tasks.synthesis.task_runs import plan, synthesize_chunks
 from tasks.text.chunking import has_words
 from tasks.text.documents import Document
 from tasks.text.intake import subtitle_format
@@ -325,8 +325,7 @@ async def narrate_request(request: NarrationRequest) -> Manifest | NarrationPlan
     kind = subtitle_format(request.source, request.input_format)
     subtitles = (kind, read_subtitle_file(request.source)) if kind and engine.accepts_subtitle_files else None
     lexicon = read_lexicon(request.lexicon) if request.lexicon else None
-    chunks = await plan(quote(document), engine, request.chunk_store_url, subtitles, lexicon)
-    stored = await find_stored(request.chunk_store_url, quote([chunk.key for chunk in chunks]))
+    chunks, stored = await plan(quote(document), engine, request.chunk_store_url, subtitles, lexicon)
     missing = [chunk for chunk in chunks if chunk.key not in stored]
     to_request = chunks if engine.sequential and missing else missing
     logger.info(
