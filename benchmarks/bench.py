@@ -199,12 +199,12 @@ def b3(emulator, server, smoke: bool) -> list[Row]:
     (h1, (r1, s1)), (h2, (r2, s2)) = results.items()
     growth = (r2 - r1) / r1
     return [
-        Row(f"B3 peak RSS, {h1:g} h document ({s1:.0f} s)", "≤ 400 MB", f"{r1:.0f} MB", r1 <= 400),
+        Row(f"B3 peak RSS, {h1:g} h document ({s1:.0f} s)", "≤ 200 MB", f"{r1:.0f} MB", r1 <= 200),
         Row(
             f"B3 peak RSS, {h2:g} h document ({s2:.0f} s)",
-            "≤ 400 MB, ≤ +15 %",
+            "≤ 200 MB, ≤ +15 %",
             f"{r2:.0f} MB ({growth:+.0%})",
-            r2 <= 400 and growth <= 0.15,
+            r2 <= 200 and growth <= 0.15,
         ),
     ]
 
