@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 from prefect.client.orchestration import PrefectClient
-from prefect.client.schemas.objects import FlowRun
 
 from tests.audio_probe import decoded_duration
 from tests.prefect_server import (
@@ -200,13 +199,18 @@ def test_narrate_folder_gives_each_run_several_documents_and_a_failed_one_is_nar
         assert manifest["duration_seconds"] > 1.0
 
 
-def test_runs_side_by_side_share_a_folder_in_s3_within_the_providers_cap(server, emulator, moto):
-    """The folder's documents are narrated by runs in processes of their own, at the same time, within the
-    provider's cap of 3. Each process's own gate is 3 as well, so this does not show the limit across
-    processes: tests/test_postgres_fleet.py does, with most of the cap held by another user. Here, on
-    SQLite, a cap held that way was once exceeded by one after the database stayed locked for a minute.
-    The likely cause: Prefect's release of a lease reads, decrements and revokes it in separate steps,
-    so a release retried while the database is locked can count twice. SQLite is not for fleets."""
+def test_a_folder_in_s3_is_narrated_by_runs_of_the_pool_within_the_providers_cap(server, emulator, moto):
+    """The folder's documents are narrated by `narrate` runs that the pool's workers run in processes of their
+    own, within the provider's cap of 3, and the audio lands in S3.
+
+    Whether those runs overlap is left to timing here: on SQLite, creating a run meets a locked database
+    and Prefect's client asks again after 2, 4, 8 or 16 s, so the four runs' creation spread over 3-30 s,
+    and runs of 3-4 s then often ran one after another. Runs side by side on several workers, with most
+    of the cap held by another user, are checked on PostgreSQL (tests/test_postgres_fleet.py). Each
+    process's own gate is 3 as well, so nor does this show the limit across processes. On SQLite, a cap
+    held that way was once exceeded by one after the database stayed locked for a minute; the likely
+    cause: Prefect's release of a lease reads, decrements and revokes it in separate steps, so a release
+    retried while the database is locked can count twice. SQLite is not for fleets."""
     import s3fs
 
     fs = s3fs.S3FileSystem(**moto.storage_options)
@@ -228,21 +232,10 @@ def test_runs_side_by_side_share_a_folder_in_s3_within_the_providers_cap(server,
     assert len(narrate_runs) == 4
     assert sum(workers_that_ran(narrate_runs).values()) == 4  # each run by a worker of the pool
     assert all(r.start_time and r.end_time for r in narrate_runs)
-    assert most_at_once(narrate_runs) >= 2, [(r.name, r.start_time, r.end_time) for r in narrate_runs]
     stats = emulator.stats("ele")
     assert stats["served"] >= 4 * 6 and 2 <= stats["max_in_flight"] <= 3, stats
     for i in range(4):
         assert fs.exists(f"shared/out/doc-{i}.mp3") and fs.exists(f"shared/out/doc-{i}.manifest.json")
-
-
-def most_at_once(runs: list[FlowRun]) -> int:
-    """The most runs that were running at the same moment, from their start and end times."""
-    edges = sorted([(run.start_time, 1) for run in runs] + [(run.end_time, -1) for run in runs])
-    running = most = 0
-    for _, change in edges:  # at equal times an end (-1) sorts before a start
-        running += change
-        most = max(most, running)
-    return most
 
 
 def test_a_person_runs_narrate_from_the_ui_form_and_the_audio_appears(server, emulator, tmp_path):
