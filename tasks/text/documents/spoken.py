@@ -7,7 +7,9 @@ import unicodedata
 from urllib.parse import urlsplit
 
 # Invisible characters that TTS engines may read or that split words: soft hyphen, zero-width space, BOM.
-_INVISIBLE = str.maketrans("", "", "\u00ad\u200b\ufeff")
+# Removed by a regular expression: str.translate looks every character of non-ASCII text up in a table,
+# which was a third of the time to read a 10 MB Chinese text.
+_INVISIBLE = re.compile("[\u00ad\u200b\ufeff]+")
 _SENTENCE_END = frozenset(".!?…:;。！？；：")
 _CLOSERS = "\"'”’»)]}」』）"
 _URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
@@ -15,7 +17,7 @@ _URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
 
 def clean_text(text: str) -> str:
     """NFC, invisible characters removed, any run of whitespace (newlines too) made one space, stripped."""
-    return " ".join(unicodedata.normalize("NFC", text).translate(_INVISIBLE).split())
+    return " ".join(_INVISIBLE.sub("", unicodedata.normalize("NFC", text)).split())
 
 
 def has_words(text: str) -> bool:
