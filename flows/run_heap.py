@@ -2,11 +2,13 @@
 
 A process that narrates holds 200,000-300,000 objects before its first run (Prefect with its server
 models, pydantic and FastAPI schemas, PyAV, numpy), and each full garbage collection walks every one:
-100-150 ms here with the GIL held. One falling inside a run stalled it whole: answers that arrived
-meanwhile waited, and a round of 16 requests came back that much later. Those objects are not a run's
-garbage, so each run freezes what exists when it starts (`gc.freeze`) and full passes walk only what
-runs create. When the last run in the process ends, everything is unfrozen, so garbage left between
-runs (a warm runner, a worker's process) is collected as before.
+100-150 ms on a 2-core machine, with the GIL held. One falling inside a run stalled it whole: answers
+that arrived meanwhile waited, and a round of 16 requests came back that much later. Those objects are
+not a run's garbage, so the first run to start freezes what exists then (`gc.freeze`), and full passes
+walk only what runs create. Runs that start while another holds the freeze freeze nothing more: their
+neighbours' objects, garbage included, stay collectable. When the last run in the process ends,
+everything is unfrozen, so what was frozen and has since become garbage (a warm runner, a worker's
+process) is collected as before.
 """
 
 from __future__ import annotations
@@ -22,10 +24,11 @@ _runs = 0
 
 @contextlib.contextmanager
 def objects_before_runs_frozen() -> Iterator[None]:
-    """Freeze the objects alive now for the block; unfreeze when no run in the process holds the freeze."""
+    """For the block: the objects alive when the first of the process's overlapping runs began stay frozen."""
     global _runs
     with _lock:
-        gc.freeze()
+        if _runs == 0:
+            gc.freeze()
         _runs += 1
     try:
         yield

@@ -205,8 +205,9 @@ def test_a_folder_in_s3_is_narrated_by_runs_of_the_pool_within_the_providers_cap
 
     Whether those runs overlap is left to timing here: on SQLite, creating a run meets a locked database
     and Prefect's client asks again after 2, 4, 8 or 16 s, so the four runs' creation spread over 3-30 s,
-    and runs of 3-4 s then often ran one after another. Runs side by side on several workers, with most
-    of the cap held by another user, are checked on PostgreSQL (tests/test_postgres_fleet.py). Each
+    and runs of 3-4 s then often ran one after another. A folder shared by several workers, with most of
+    the cap held by another user, is checked on PostgreSQL (tests/test_postgres_fleet.py: its 13 runs land
+    on at least two workers, at most 5 each, and requests stay within what the cap leaves). Each
     process's own gate is 3 as well, so nor does this show the limit across processes. On SQLite, a cap
     held that way was once exceeded by one after the database stayed locked for a minute; the likely
     cause: Prefect's release of a lease reads, decrements and revokes it in separate steps, so a release

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import weakref
 
 from flows.run_heap import objects_before_runs_frozen
 
@@ -12,22 +13,34 @@ class Cycle:
         self.me = self
 
 
-def test_objects_are_frozen_while_runs_overlap_and_collectable_after_the_last_ends() -> None:
-    assert gc.get_freeze_count() == 0
+def tracked(obj: object) -> bool:
+    """Whether the collector walks `obj` (frozen objects are not in any generation)."""
+    return any(candidate is obj for candidate in gc.get_objects())
+
+
+def test_what_existed_before_the_first_run_is_frozen_until_the_last_run_ends() -> None:
+    frozen_before = gc.get_freeze_count()
     before = Cycle()
     with objects_before_runs_frozen():
-        assert gc.get_freeze_count() > 0
-        assert not any(obj is before for obj in gc.get_objects()), "alive when the run began: frozen"
+        assert gc.get_freeze_count() > frozen_before
+        assert not tracked(before), "alive when the first run began: frozen"
         made_by_the_first = Cycle()
-        assert any(obj is made_by_the_first for obj in gc.get_objects()), "a run's own objects are collected as usual"
         with objects_before_runs_frozen():  # a second document narrated side by side
-            assert not any(obj is made_by_the_first for obj in gc.get_objects())
-        assert gc.get_freeze_count() > 0, "the first run still holds the freeze"
+            assert tracked(made_by_the_first), "a neighbour's objects are not frozen by a later run"
+        assert gc.get_freeze_count() > frozen_before, "the first run still holds the freeze"
     assert gc.get_freeze_count() == 0
-    seen = [obj for obj in gc.get_objects() if obj is before or obj is made_by_the_first]
-    assert len(seen) == 2, "unfrozen: the collector sees them again"
-    del before, made_by_the_first, seen
-    assert gc.collect() >= 2  # the two cycles are garbage the collector can reach
+    assert tracked(before) and tracked(made_by_the_first), "unfrozen: the collector walks them again"
+
+
+def test_garbage_made_while_runs_overlap_is_collected_before_they_end() -> None:
+    with objects_before_runs_frozen():
+        with objects_before_runs_frozen():
+            garbage = Cycle()
+            alive = weakref.ref(garbage)
+            del garbage
+        with objects_before_runs_frozen():  # another run starts while the cycle is garbage
+            gc.collect()
+            assert alive() is None, "the cycle made during the runs is collected while they still run"
 
 
 def test_the_freeze_ends_when_a_run_fails() -> None:

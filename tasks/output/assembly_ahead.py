@@ -135,7 +135,8 @@ class AssemblyAhead:
         here): begun at once, it overlaps writing the subtitles and manifest instead of following them.
         """
         if self.pieces_folder and self._discarding is None:
-            self._discarding = asyncio.ensure_future(asyncio.to_thread(shutil.rmtree, self.pieces_folder, True))
+            # the segment-making thread: idle by now, and the default pool's threads are for checking answers
+            self._discarding = self._loop.run_in_executor(_ahead_thread(), shutil.rmtree, self.pieces_folder, True)
 
     async def discard(self) -> None:
         """Remove the run's own pieces (kept segments stay: a rerun or the next edit uses them)."""

@@ -33,13 +33,13 @@ def speech_span(samples: np.ndarray, sample_rate: int) -> tuple[int, int] | None
     kept = None
     if len(samples) <= KEPT_BLOCKS * ENVELOPE_BLOCK:  # computed once, walked three times
         kept = list(_envelope_blocks(samples, centre, window))
-    peak = max(power.max() for _, power in (kept or _envelope_blocks(samples, centre, window)))
+    peak = max(power.max() for _, power in (kept if kept is not None else _envelope_blocks(samples, centre, window)))
     threshold = max(peak * 10 ** (RELATIVE_THRESHOLD_DB / 10), FULL_SCALE**2 * 10 ** (FLOOR_DBFS / 10))
-    forward = kept or _envelope_blocks(samples, centre, window)
+    forward = kept if kept is not None else _envelope_blocks(samples, centre, window)
     start = next((offset + int(np.argmax(loud)) for offset, loud in _loud_blocks(forward, threshold)), None)
     if start is None:
         return None
-    backward = reversed(kept) if kept else _envelope_blocks(samples, centre, window, reverse=True)
+    backward = reversed(kept) if kept is not None else _envelope_blocks(samples, centre, window, reverse=True)
     offset, loud = next(_loud_blocks(backward, threshold))
     return start, offset + len(loud) - int(np.argmax(loud[::-1]))
 

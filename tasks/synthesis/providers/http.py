@@ -92,6 +92,8 @@ class HttpEngine(SpeechEngine):
     def _url(self, url: str, params: dict[str, str] | None) -> httpx.URL:
         """`url` joined to the base URL with `params`, worked out once per engine: a narration sends the same
         few URLs hundreds of times, and parsing and merging each anew was most of the cost of building a request."""
+        if self.client.params:  # merged again by build_request, over the request's own: not cached
+            return self.client.build_request("GET", url, params=params).url
         key = (url, tuple(params.items()) if params else ())
         if (merged := self._urls.get(key)) is None:
             merged = self._urls[key] = self.client.build_request("GET", url, params=params).url
