@@ -30,17 +30,20 @@ def speech_span(samples: np.ndarray, sample_rate: int) -> tuple[int, int] | None
     window = max(1, round(WINDOW_SECONDS * sample_rate))
     centre = float(np.median(samples))
 
-    kept = None
-    if len(samples) <= KEPT_BLOCKS * ENVELOPE_BLOCK:  # computed once, walked three times
-        kept = list(_envelope_blocks(samples, centre, window))
-    peak = max(power.max() for _, power in (kept if kept is not None else _envelope_blocks(samples, centre, window)))
+    # computed once and walked three times where it is short; else computed again block by block each walk
+    kept = list(_envelope_blocks(samples, centre, window)) if len(samples) <= KEPT_BLOCKS * ENVELOPE_BLOCK else None
+
+    def envelope(*, reverse: bool = False) -> Iterable[tuple[int, np.ndarray]]:
+        if kept is not None:
+            return reversed(kept) if reverse else kept
+        return _envelope_blocks(samples, centre, window, reverse=reverse)
+
+    peak = max(power.max() for _, power in envelope())
     threshold = max(peak * 10 ** (RELATIVE_THRESHOLD_DB / 10), FULL_SCALE**2 * 10 ** (FLOOR_DBFS / 10))
-    forward = kept if kept is not None else _envelope_blocks(samples, centre, window)
-    start = next((offset + int(np.argmax(loud)) for offset, loud in _loud_blocks(forward, threshold)), None)
+    start = next((offset + int(np.argmax(loud)) for offset, loud in _loud_blocks(envelope(), threshold)), None)
     if start is None:
         return None
-    backward = reversed(kept) if kept is not None else _envelope_blocks(samples, centre, window, reverse=True)
-    offset, loud = next(_loud_blocks(backward, threshold))
+    offset, loud = next(_loud_blocks(envelope(reverse=True), threshold))
     return start, offset + len(loud) - int(np.argmax(loud[::-1]))
 
 

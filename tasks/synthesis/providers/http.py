@@ -78,7 +78,7 @@ class HttpEngine(SpeechEngine):
         memory by 60 % that way). Redirects are not followed anyway, and nothing else of the
         client's sending is needed.
         """
-        request = self.client.build_request(method, self._url(url, options.pop("params", None)), **options)
+        request = self._request(method, url, options)
         assert self._transport is not None
         response = await self._transport.handle_async_request(request)
         try:
@@ -89,15 +89,16 @@ class HttpEngine(SpeechEngine):
             return response
         raise error_from_response(self.label, response, self.block.max_retry_wait_seconds)
 
-    def _url(self, url: str, params: dict[str, str] | None) -> httpx.URL:
-        """`url` joined to the base URL with `params`, worked out once per engine: a narration sends the same
-        few URLs hundreds of times, and parsing and merging each anew was most of the cost of building a request."""
-        if self.client.params:  # merged again by build_request, over the request's own: not cached
-            return self.client.build_request("GET", url, params=params).url
+    def _request(self, method: str, url: str, options: dict[str, Any]) -> httpx.Request:
+        """The request, its URL joined to the base URL with its query params once per engine: a narration sends
+        the same few URLs hundreds of times, and parsing and merging each anew was most of the cost of building one."""
+        params = options.pop("params", None)
+        if self.client.params:  # the client's own params are merged by build_request, under the request's: as is
+            return self.client.build_request(method, url, params=params, **options)
         key = (url, tuple(params.items()) if params else ())
         if (merged := self._urls.get(key)) is None:
-            merged = self._urls[key] = self.client.build_request("GET", url, params=params).url
-        return merged
+            merged = self._urls[key] = self.client.build_request(method, url, params=params).url
+        return self.client.build_request(method, merged, **options)
 
     def identity(self) -> dict[str, Any]:
         return {"provider": self.slug, "endpoint": self.block.endpoint.rstrip("/")}
