@@ -1,8 +1,9 @@
-"""The provider's slots across workers (tasks/synthesis/slot_pool.py), against an in-memory global limit.
+"""The provider's slots across workers (tasks/synthesis/slot_pool.py, fair_share.py), against in-memory global limits.
 
-Each SlotPool stands for one worker process; the fake API below keeps one limit as Prefect's server
-does (all-or-nothing increments, 423 with Retry-After when full, leases released by id), and counts
-the calls, so what a fleet costs the API and how much of the cap it keeps in use are both checked.
+Each SlotPool stands for one worker process; the fake API below keeps the provider's limit as Prefect's
+server does (all-or-nothing increments, 423 with Retry-After when full, leases released by id), and its
+members limit, and counts the calls, so what a fleet costs the API, how much of the cap it keeps in use
+and how the cap is shared are all checked.
 """
 
 from __future__ import annotations
@@ -10,15 +11,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import types
 import uuid
 
 import httpx
 import pytest
 
-from tasks.synthesis import slot_pool
+from tasks.synthesis import fair_share, slot_pool
 from tasks.synthesis.slot_pool import SlotPool
 
 LIMIT = "narration-provider-test"
+MEMBERS = fair_share.members_limit_name(LIMIT)
 REQUEST = httpx.Request("POST", "http://127.0.0.1/api/v2/concurrency_limits/increment-with-lease")
 
 
@@ -29,6 +32,8 @@ class FakeLimitApi:
         self.limit = limit
         self.retry_after = retry_after
         self.leases: set[uuid.UUID] = set()
+        self.members: set[uuid.UUID] = set()  # leases of the members limit (it never fills)
+        self.members_seen = 0
         self.max_active = 0
         self.calls = {"increment": 0, "locked": 0, "release": 0, "renew": 0}
         self.fail_next = 0  # answer this many increments with 500
@@ -59,7 +64,12 @@ class FakeLimitApi:
             return error.response
 
     async def increment_concurrency_slots_with_lease(self, names, slots, mode, lease_duration):
-        assert names == [LIMIT] and slots == 1 and mode == "concurrency"
+        assert names in ([LIMIT], [MEMBERS]) and slots == 1 and mode == "concurrency"
+        if names == [MEMBERS]:
+            lease = uuid.uuid4()
+            self.members.add(lease)
+            self.members_seen = max(self.members_seen, len(self.members))
+            return httpx.Response(200, json={"lease_id": str(lease), "limits": [{"name": MEMBERS}]}, request=REQUEST)
         self.calls["increment"] += 1
         self.acquiring_now += 1
         self.max_acquiring = max(self.max_acquiring, self.acquiring_now)
@@ -85,19 +95,29 @@ class FakeLimitApi:
             self.acquiring_now -= 1
 
     async def release_concurrency_slots_with_lease(self, lease_id):
+        if lease_id in self.members:
+            self.members.remove(lease_id)
+            return
         self.calls["release"] += 1
         await asyncio.sleep(self.release_seconds)
         self.leases.remove(lease_id)
 
     async def renew_concurrency_lease(self, lease_id, lease_duration):
-        assert lease_id in self.leases
+        assert lease_id in self.leases or lease_id in self.members
         self.calls["renew"] += 1
+
+    async def read_global_concurrency_limit_by_name(self, name):
+        assert name == MEMBERS
+        return types.SimpleNamespace(active_slots=len(self.members))
 
 
 @pytest.fixture
 def api(monkeypatch) -> FakeLimitApi:
     fake = FakeLimitApi(limit=8)
     monkeypatch.setattr(slot_pool, "get_client", fake.client)
+    monkeypatch.setattr(fair_share, "get_client", fake.client)
+    monkeypatch.setattr(fair_share, "JOIN_AFTER_SECONDS", 0.05)
+    monkeypatch.setattr(fair_share, "WATCH_SECONDS", 0.02)
     monkeypatch.setattr(slot_pool, "MAX_POLL_SECONDS", 0.02)
     monkeypatch.setattr(slot_pool, "SERVER_ERROR_WAIT_SECONDS", 0.001)
     return fake
@@ -125,22 +145,65 @@ def test_one_run_acquires_each_slot_once_and_hands_it_from_request_to_request(ap
     assert not api.leases
 
 
-def test_three_workers_share_the_cap_and_keep_it_in_use(api):
-    """Three processes with 20 requests each: never over the cap, and close to the ideal time (8 rounds)."""
+@pytest.mark.parametrize("counted", [False, True], ids=["taking-what-is-left", "fair-shares"])
+def test_three_workers_share_the_cap_and_keep_it_in_use(api, counted):
+    """Three processes with 60 requests each: never over the cap, and close to the ideal time (22.5 rounds)."""
     in_flight, peak = [0], [0]
 
     async def fleet() -> float:
         loop = asyncio.get_running_loop()
         started = loop.time()
-        await asyncio.gather(*(requests(SlotPool(LIMIT, 8), 20, 0.05, in_flight, peak) for _ in range(3)))
+        pools = [SlotPool(LIMIT, 8, MEMBERS if counted else None) for _ in range(3)]
+        await asyncio.gather(*(requests(pool, 60, 0.05, in_flight, peak) for pool in pools))
         return loop.time() - started
 
     seconds = asyncio.run(fleet())
     assert api.max_active == peak[0] == 8
-    assert not api.leases
-    ideal = 60 / 8 * 0.05
-    assert seconds < ideal * 1.6, seconds  # slots freed by one process are taken by another within a poll
+    assert not api.leases and not api.members
+    assert api.members_seen == (3 if counted else 0)
+    ideal = 180 / 8 * 0.05
+    assert seconds < ideal * 1.4, seconds  # slots freed by one process are taken by another within a poll
     assert api.calls["increment"] - api.calls["locked"] == api.calls["release"]
+
+
+def test_a_run_starting_beside_one_that_holds_the_cap_gets_its_share_and_they_end_together(api):
+    """Two runs of 240 requests, the second started 0.1 s after the first. Without shares, the first hands
+    its eight leases along until it is done (0.9 s) and the second narrates alone after it, 0.9 s later;
+    a run alone is where one process cannot keep a real provider's cap busy. With them, the second holds
+    four of the eight within moments, and both end within a round or two of each other."""
+
+    async def scenario() -> tuple[float, float, float, int]:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        first, second = SlotPool(LIMIT, 8, MEMBERS), SlotPool(LIMIT, 8, MEMBERS)
+        held_by_second, most_held_by_second, ended = [0], [0], {}
+
+        async def second_request() -> None:
+            async with second.slot():
+                held_by_second[0] += 1
+                if "first" not in ended:  # while both have requests
+                    most_held_by_second[0] = max(most_held_by_second[0], held_by_second[0])
+                await asyncio.sleep(0.03)
+                held_by_second[0] -= 1
+
+        async def first_run() -> None:
+            await requests(first, 240, 0.03, [0], [0])
+            ended["first"] = loop.time() - started
+
+        async def second_run() -> None:
+            await asyncio.sleep(0.1)
+            await asyncio.gather(*(second_request() for _ in range(240)))
+            await second.settle()
+            ended["second"] = loop.time() - started
+
+        await asyncio.gather(first_run(), second_run())
+        return ended["first"], ended["second"], loop.time() - started, most_held_by_second[0]
+
+    first_ended, second_ended, total, most_held_by_second = asyncio.run(scenario())
+    assert most_held_by_second == 4  # while the first runs, its share: not what the first leaves over, nor more
+    assert abs(first_ended - second_ended) < 0.45, (first_ended, second_ended)
+    assert total < 480 / 8 * 0.03 * 1.4, total  # the cap stayed in use while they shared it
+    assert api.max_active == 8 and not api.leases and not api.members
 
 
 def test_a_run_without_more_requests_gives_its_slots_back_at_once(api):

@@ -10,9 +10,11 @@ exponentially when it is).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import math
+import weakref
 from collections.abc import AsyncIterator
 
 from prefect.client.orchestration import get_client
@@ -20,6 +22,7 @@ from prefect.concurrency.asyncio import concurrency, rate_limit
 from prefect.exceptions import ObjectAlreadyExists
 
 from blocks.speech_provider import SpeechProvider
+from tasks.synthesis.fair_share import MEMBERS_LIMIT, members_limit_name
 from tasks.synthesis.slot_pool import LEASE_SECONDS, slot_pool_for
 
 
@@ -43,11 +46,30 @@ def limit_names(label: str) -> tuple[str, str]:
     return f"narration-provider-{safe}", f"narration-provider-rate-{safe}"
 
 
+# How long a process trusts the limits it made to still match: the documents of one run (narrated side by
+# side, each asking at its start) share one round of upserts, five API calls, instead of one each.
+ENSURED_SECONDS = 60.0
+_ensured: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple, tuple[float, asyncio.Task]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
 async def ensure_global_limits(label: str, block: SpeechProvider) -> None:
-    """Create or update the provider's global limits so they match the block's settings."""
+    """Create or update the provider's global limits so they match the block's settings (once a minute a process)."""
+    loop = asyncio.get_running_loop()
+    ensured = _ensured.setdefault(loop, {})
+    key = (label, block.max_concurrency, block.requests_per_second)
+    made = ensured.get(key)
+    if made is None or (made[1].done() and (made[1].cancelled() or made[1].exception() or loop.time() - made[0] > ENSURED_SECONDS)):
+        made = ensured[key] = (loop.time(), loop.create_task(_make_global_limits(label, block)))
+    await asyncio.shield(made[1])
+
+
+async def _make_global_limits(label: str, block: SpeechProvider) -> None:
     in_flight, rate = limit_names(label)
     async with get_client() as client:
         await _upsert(client, in_flight, block.max_concurrency)
+        await _upsert(client, members_limit_name(in_flight), MEMBERS_LIMIT)
         if block.requests_per_second:
             await _upsert(
                 client,
@@ -66,17 +88,22 @@ async def _upsert(client, name: str, limit: int, **options) -> None:
         await client.upsert_global_concurrency_limit_by_name(name, limit, **options)
 
 
+def _pool(label: str, block: SpeechProvider):
+    in_flight = limit_names(label)[0]
+    return slot_pool_for(in_flight, block.max_concurrency, members_limit_name(in_flight))
+
+
 def provider_slot(label: str, block: SpeechProvider) -> contextlib.AbstractAsyncContextManager[None]:
     """One of the provider's slots across workers, for one request or long job, where the block asks for it."""
     if not block.global_limits:
         return contextlib.nullcontext()
-    return slot_pool_for(limit_names(label)[0], block.max_concurrency).slot()
+    return _pool(label, block).slot()
 
 
 async def settle_provider_slots(label: str, block: SpeechProvider) -> None:
     """Wait until this process's acquisitions for the provider are over (their leases handed back)."""
     if block.global_limits:
-        await slot_pool_for(limit_names(label)[0], block.max_concurrency).settle()
+        await _pool(label, block).settle()
 
 
 async def take_global_rate(label: str, block: SpeechProvider) -> None:

@@ -19,6 +19,10 @@ Retry-After but never more than MAX_POLL_SECONDS later; while the limit has room
 another (a round trip of 15-30 ms each). Acquisitions side by side meet each other on a SQLite server: the
 loser gets a "database is locked" 503 after about 2 s and Prefect's client waits 2 s more before trying
 again, which cost a 400-chunk run 3 s when its first 16 slots were asked for in parallel.
+
+Processes that compete for the cap for more than a moment keep only their fair share of it
+(`fair_share.py` says why): a lease coming back to a process that holds its share goes to the server,
+where a neighbour waiting for one takes it.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from uuid import UUID
 import httpx
 from prefect.client.orchestration import PrefectClient, get_client
 
+from tasks.synthesis.fair_share import Membership, fair_share
 from tasks.synthesis.retry_policy import parse_retry_after
 
 # A run killed with SIGKILL cannot release its slots; its leases lapse this long after their last renewal
@@ -64,14 +69,21 @@ class Lease:
 class SlotPool:
     """The slots of one global limit that this process's requests hold, in one event loop."""
 
-    def __init__(self, name: str, cap: int) -> None:
+    def __init__(self, name: str, cap: int, members_limit: str | None = None) -> None:
         self.name = name
         self.cap = cap
+        # None: this process takes whatever the cap leaves (no neighbours are counted)
+        self._membership = Membership(members_limit, self._pump, _increment) if members_limit else None
         self.in_use = 0  # leases given to requests (handed over, even if the request has not resumed yet)
         self._waiters: deque[asyncio.Future[Lease]] = deque()
         self._acquiring: set[asyncio.Task] = set()
         self._releasing: set[asyncio.Task] = set()
         self._one_release_at_a_time = asyncio.Lock()  # side by side they meet a locked database on SQLite
+
+    @property
+    def share(self) -> int:
+        """The most slots this process keeps: the cap, or its fair share while neighbours compete."""
+        return fair_share(self.cap, self._membership.members) if self._membership else self.cap
 
     @contextlib.asynccontextmanager
     async def slot(self) -> AsyncIterator[None]:
@@ -96,10 +108,15 @@ class SlotPool:
             await asyncio.gather(*self._acquiring, return_exceptions=True)
         if self._releasing:  # a struggling API could hold them for minutes: their leases lapse by themselves
             await asyncio.wait(set(self._releasing), timeout=RELEASE_WAIT_SECONDS)
+        if self._membership is not None and not self._has_waiters() and not self.in_use:
+            self._membership.leave()
+            await self._membership.left(RELEASE_WAIT_SECONDS)
 
     async def _take(self) -> Lease:
         waiter: asyncio.Future[Lease] = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)
+        if self._membership is not None:
+            self._membership.join()
         self._pump()
         try:
             lease = await waiter
@@ -123,20 +140,28 @@ class SlotPool:
         """Hand the lease to the next waiter of this process, or release it to the other workers."""
         if from_request:
             self.in_use -= 1
-        waiter = self._next_waiter()
+        waiter = self._next_waiter() if self.in_use < self.share else None
         if waiter is not None:
             self.in_use += 1
             waiter.set_result(lease)
             return
+        if self._membership is not None and not self.in_use and not self._has_waiters():
+            self._membership.leave()
         # Released in the background: the request that held it goes on to check and store its answer
         # instead of waiting for the API (settle() waits for it before the run ends).
         task = asyncio.get_running_loop().create_task(self._release(lease))
         self._releasing.add(task)
         task.add_done_callback(self._releasing.discard)
 
+    def _has_waiters(self) -> bool:
+        return any(not waiter.done() for waiter in self._waiters)
+
+    def _wants_lease(self) -> bool:
+        return self.in_use < min(self.cap, self.share) and self._has_waiters()
+
     def _pump(self) -> None:
-        """Start an acquisition when a waiter has no lease coming, the cap has room, and none is under way."""
-        if self._acquiring or self.in_use >= self.cap or not any(not waiter.done() for waiter in self._waiters):
+        """Start an acquisition when a waiter has no lease coming, the share has room, and none is under way."""
+        if self._acquiring or not self._wants_lease():
             return
         task = asyncio.get_running_loop().create_task(self._acquire())
         self._acquiring.add(task)
@@ -165,7 +190,7 @@ class SlotPool:
         """
         failures = 0
         async with get_client() as client:
-            while any(not waiter.done() for waiter in self._waiters):
+            while self._wants_lease():
                 try:
                     response = await _increment(client, self.name)
                 except httpx.HTTPStatusError as error:
@@ -250,10 +275,10 @@ _pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str, int
 )
 
 
-def slot_pool_for(name: str, cap: int) -> SlotPool:
+def slot_pool_for(name: str, cap: int, members_limit: str | None = None) -> SlotPool:
     """The running loop's pool for the limit `name` (made on first use, dropped with the loop)."""
     pools = _pools.setdefault(asyncio.get_running_loop(), {})
     pool = pools.get((name, cap))
     if pool is None:
-        pool = pools[(name, cap)] = SlotPool(name, cap)
+        pool = pools[(name, cap)] = SlotPool(name, cap, members_limit)
     return pool

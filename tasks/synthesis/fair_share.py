@@ -1,0 +1,122 @@
+"""How many processes ask for a provider's slots right now, so that each keeps only its share of the cap.
+
+Prefect's global limits are not a queue: a freed slot goes to whoever asks first, and a process hands
+its leases from request to request (`slot_pool.py`). So the run that started first kept most of the cap
+to its end while the runs beside it waited, and the fleet's last run then narrated alone, where one
+process cannot keep the whole cap busy: in the fleet benchmark, three runs started within a second
+ended 89, 104 and 114 s later, and the cap was 58-72 % used over their last 25 s.
+
+A process whose requests have waited for slots for JOIN_AFTER_SECONDS counts itself in: it holds one
+slot of the provider's members limit (a limit no fleet fills), as a lease. The limit's active slots are
+then the number of processes competing; each member reads it every WATCH_SECONDS and keeps at most
+the cap divided by it, rounded up (so the shares always cover the cap). A process leaves as soon as
+none of its requests waits. Short runs never join, and a single process pays a few API calls a second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+from collections.abc import Awaitable, Callable
+from uuid import UUID
+
+import httpx
+from prefect.client.orchestration import PrefectClient, get_client
+
+MEMBERS_LIMIT = 100_000  # "unlimited": the limit only counts
+JOIN_AFTER_SECONDS = 1.0  # requests that wait less than this do not compete for long
+WATCH_SECONDS = 1.0  # how stale a member's count may be: a share grows this long after a neighbour leaves
+LEASE_SECONDS = 60.0  # a member killed without leaving stops counting this long after its last renewal
+
+logger = logging.getLogger(__name__)
+
+
+def members_limit_name(in_flight_limit: str) -> str:
+    return f"{in_flight_limit}-members"
+
+
+def fair_share(cap: int, members: int) -> int:
+    """The slots one of `members` processes keeps: the cap split between them, rounded up."""
+    return max(1, math.ceil(cap / max(1, members)))
+
+
+class Membership:
+    """This process's place among those competing for one limit, and their number as last read."""
+
+    def __init__(
+        self,
+        name: str,
+        on_change: Callable[[], None],
+        increment: Callable[[PrefectClient, str], Awaitable[httpx.Response]],
+    ) -> None:
+        self.name = name
+        self.members = 1
+        self._on_change = on_change  # a share that grows lets the pool acquire again
+        self._increment = increment
+        self._task: asyncio.Task | None = None
+        self._leave = asyncio.Event()
+        self._leaving = False  # past the point where a new demand could keep this membership
+
+    def join(self) -> None:
+        """Count this process in (after JOIN_AFTER_SECONDS) while it has requests waiting; idempotent."""
+        self._leave.clear()
+        if self._task is None or self._task.done() or self._leaving:
+            self._leaving = False
+            self._task = asyncio.get_running_loop().create_task(self._be_member())
+
+    def leave(self) -> None:
+        """No request waits any more: stop counting (at once, or without joining if not joined yet)."""
+        self._leave.set()
+
+    async def left(self, timeout: float) -> None:
+        """Wait (at most `timeout`) until the membership is handed back."""
+        if self._task is not None and not self._task.done():
+            await asyncio.wait({self._task}, timeout=timeout)
+
+    async def _sleep_unless_leaving(self, seconds: float) -> bool:
+        """Sleep `seconds`; True when asked to leave meanwhile."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._leave.wait(), seconds)
+        return self._leave.is_set()
+
+    async def _be_member(self) -> None:
+        if await self._sleep_unless_leaving(JOIN_AFTER_SECONDS):
+            return
+        loop = asyncio.get_running_loop()
+        lease_id: UUID | None = None
+        try:
+            async with get_client() as client:
+                body = (await self._increment(client, self.name)).json()
+                if not body.get("limits"):
+                    return  # the limit does not exist (made before this version): every process takes the cap
+                lease_id = UUID(body["lease_id"])
+                renewed = loop.time()
+                while True:
+                    limit = await client.read_global_concurrency_limit_by_name(self.name)
+                    self._set(limit.active_slots)
+                    if await self._sleep_unless_leaving(WATCH_SECONDS):
+                        break
+                    if loop.time() - renewed > LEASE_SECONDS / 2:
+                        await client.renew_concurrency_lease(lease_id=lease_id, lease_duration=LEASE_SECONDS)
+                        renewed = loop.time()
+        except Exception as error:  # noqa: BLE001 - without a count, this process takes what the cap leaves
+            logger.warning("could not count the processes sharing %s: %s", self.name, error)
+        finally:
+            self._leaving = True
+            self._set(1)
+            if lease_id is not None:
+                try:
+                    async with get_client() as client:
+                        await client.release_concurrency_slots_with_lease(lease_id=lease_id)
+                except Exception as error:  # noqa: BLE001 - the lease lapses by itself within LEASE_SECONDS
+                    logger.warning("could not leave %s (it lapses within %.0f s): %s", self.name, LEASE_SECONDS, error)
+
+    def _set(self, members: int) -> None:
+        members = max(1, members)
+        if members != self.members:
+            grew = members < self.members
+            self.members = members
+            if grew:
+                self._on_change()
