@@ -60,7 +60,9 @@ async def ensure_global_limits(label: str, block: SpeechProvider) -> None:
     ensured = _ensured.setdefault(loop, {})
     key = (label, block.max_concurrency, block.requests_per_second)
     made = ensured.get(key)
-    if made is None or (made[1].done() and (made[1].cancelled() or made[1].exception() or loop.time() - made[0] > ENSURED_SECONDS)):
+    if made is None or (
+        made[1].done() and (made[1].cancelled() or made[1].exception() or loop.time() - made[0] > ENSURED_SECONDS)
+    ):
         made = ensured[key] = (loop.time(), loop.create_task(_make_global_limits(label, block)))
     await asyncio.shield(made[1])
 
