@@ -4,7 +4,7 @@ Prefect's global limits are not a queue: a freed slot goes to whoever asks first
 its leases from request to request (`slot_pool.py`). So the run that started first kept most of the cap
 to its end while the runs beside it waited, and the fleet's last run then narrated alone, where one
 process cannot keep the whole cap busy: in the fleet benchmark, three runs started within a second
-ended 89, 104 and 114 s later, and the cap was 58-72 % used over their last 25 s.
+ended 89, 104 and 114 s later, and 6.0 of 8 slots were in use over their last 30 s (7.4-7.6 now).
 
 A process whose requests have waited for slots for JOIN_AFTER_SECONDS counts itself in: it holds one
 slot of the provider's members limit (a limit no fleet fills), as a lease. The limit's active slots are
