@@ -206,6 +206,30 @@ def test_a_run_starting_beside_one_that_holds_the_cap_gets_its_share_and_they_en
     assert api.max_active == 8 and not api.leases and not api.members
 
 
+def test_a_process_holding_one_long_slot_does_not_shrink_its_busy_neighbours_share(api):
+    """A long job holds one slot for long with nothing else waiting: it does not count as competing, so the
+    busy process beside it keeps the other seven in use (with it counted, the busy one would keep four)."""
+
+    async def scenario() -> int:
+        long_job, busy = SlotPool(LIMIT, 8, MEMBERS), SlotPool(LIMIT, 8, MEMBERS)
+        in_flight, peak = [0], [0]
+
+        async def job() -> None:
+            async with long_job.slot():
+                await asyncio.sleep(0.8)
+            await long_job.settle()
+
+        async def later() -> None:
+            await asyncio.sleep(0.01)
+            await requests(busy, 160, 0.02, in_flight, peak)
+
+        await asyncio.gather(job(), later())
+        return peak[0]
+
+    assert asyncio.run(scenario()) == 7
+    assert api.members_seen == 1 and not api.members and not api.leases
+
+
 def test_a_run_without_more_requests_gives_its_slots_back_at_once(api):
     """A run's last round keeps only the slots it uses: the rest go to another process while it finishes."""
     api.limit = 4

@@ -6,11 +6,13 @@ to its end while the runs beside it waited, and the fleet's last run then narrat
 process cannot keep the whole cap busy: in the fleet benchmark, three runs started within a second
 ended 89, 104 and 114 s later, and 6.0 of 8 slots were in use over their last 30 s (7.4-7.6 now).
 
-A process whose requests have waited for slots for JOIN_AFTER_SECONDS counts itself in: it holds one
+A process that has had requests waiting for slots for JOIN_AFTER_SECONDS counts itself in: it holds one
 slot of the provider's members limit (a limit no fleet fills), as a lease. The limit's active slots are
 then the number of processes competing; each member reads it every WATCH_SECONDS and keeps at most
-the cap divided by it, rounded up (so the shares always cover the cap). A process leaves as soon as
-none of its requests waits. Short runs never join, and a single process pays a few API calls a second.
+the cap divided by it, rounded up (so the shares of processes that all want more cover the cap). A
+process leaves as soon as none of its requests waits, whatever it still holds: a long job holding one
+slot for minutes does not shrink its neighbours' shares. Short runs never join; a member pays one API
+call a second.
 """
 
 from __future__ import annotations
@@ -60,14 +62,14 @@ class Membership:
         self._leaving = False  # past the point where a new demand could keep this membership
 
     def join(self) -> None:
-        """Count this process in (after JOIN_AFTER_SECONDS) while it has requests waiting; idempotent."""
+        """Count this process in once it has had requests waiting for JOIN_AFTER_SECONDS; idempotent."""
         self._leave.clear()
         if self._task is None or self._task.done() or self._leaving:
             self._leaving = False
             self._task = asyncio.get_running_loop().create_task(self._be_member())
 
     def leave(self) -> None:
-        """No request waits any more: stop counting (at once, or without joining if not joined yet)."""
+        """No request waits any more (whatever this process holds): stop counting, or do not join."""
         self._leave.set()
 
     async def left(self, timeout: float) -> None:
@@ -76,10 +78,13 @@ class Membership:
             await asyncio.wait({self._task}, timeout=timeout)
 
     async def _sleep_unless_leaving(self, seconds: float) -> bool:
-        """Sleep `seconds`; True when asked to leave meanwhile."""
+        """Sleep `seconds`; True when asked to leave meanwhile (and from then on, a join starts anew)."""
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._leave.wait(), seconds)
-        return self._leave.is_set()
+            async with asyncio.timeout(seconds):
+                await self._leave.wait()
+        if self._leave.is_set():
+            self._leaving = True  # before any await: a join from now on starts another membership
+        return self._leaving
 
     async def _be_member(self) -> None:
         if await self._sleep_unless_leaving(JOIN_AFTER_SECONDS):
@@ -104,7 +109,7 @@ class Membership:
         except Exception as error:  # noqa: BLE001 - without a count, this process takes what the cap leaves
             logger.warning("could not count the processes sharing %s: %s", self.name, error)
         finally:
-            self._leaving = True
+            self._leaving = True  # also after an error: the next join starts another membership
             self._set(1)
             if lease_id is not None:
                 try:

@@ -47,7 +47,7 @@ def limit_names(label: str) -> tuple[str, str]:
 
 
 # How long a process trusts the limits it made to still match: the documents of one run (narrated side by
-# side, each asking at its start) share one round of upserts, five API calls, instead of one each.
+# side, each asking at its start) share one round of upserts (a read and a write a limit) instead of one each.
 ENSURED_SECONDS = 60.0
 _ensured: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple, tuple[float, asyncio.Task]]] = (
     weakref.WeakKeyDictionary()

@@ -108,7 +108,7 @@ class SlotPool:
             await asyncio.gather(*self._acquiring, return_exceptions=True)
         if self._releasing:  # a struggling API could hold them for minutes: their leases lapse by themselves
             await asyncio.wait(set(self._releasing), timeout=RELEASE_WAIT_SECONDS)
-        if self._membership is not None and not self._has_waiters() and not self.in_use:
+        if self._membership is not None and not self._has_waiters():
             self._membership.leave()
             await self._membership.left(RELEASE_WAIT_SECONDS)
 
@@ -127,6 +127,8 @@ class SlotPool:
         finally:
             with contextlib.suppress(ValueError):
                 self._waiters.remove(waiter)
+            if self._membership is not None and not self._has_waiters():
+                self._membership.leave()
         return lease
 
     def _next_waiter(self) -> asyncio.Future[Lease] | None:
@@ -145,7 +147,7 @@ class SlotPool:
             self.in_use += 1
             waiter.set_result(lease)
             return
-        if self._membership is not None and not self.in_use and not self._has_waiters():
+        if self._membership is not None and not self._has_waiters():
             self._membership.leave()
         # Released in the background: the request that held it goes on to check and store its answer
         # instead of waiting for the API (settle() waits for it before the run ends).
