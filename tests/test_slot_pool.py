@@ -395,3 +395,18 @@ def test_a_run_ends_without_waiting_minutes_for_a_struggling_release(api, monkey
 
     assert asyncio.run(scenario()) < 1.0
     assert api.calls["release"] == 1
+
+
+def test_the_pools_of_closed_loops_are_let_go(api):
+    """A warm runner narrates each request in a loop of its own: a closed loop's pool (whose lock and tasks
+    refer to the loop) is dropped when another loop asks, or every narration would keep its loop."""
+
+    async def one_narration() -> None:
+        pool = slot_pool.slot_pool_for(LIMIT, 8, MEMBERS)
+        async with pool.slot():
+            pass
+        await pool.settle()
+
+    for _ in range(4):
+        asyncio.run(one_narration())
+    assert len(slot_pool._pools) == 1  # the last loop's, until the next narration asks

@@ -23,7 +23,7 @@ from prefect.exceptions import ObjectAlreadyExists
 
 from blocks.speech_provider import SpeechProvider
 from tasks.synthesis.fair_share import MEMBERS_LIMIT, members_limit_name
-from tasks.synthesis.slot_pool import LEASE_SECONDS, slot_pool_for
+from tasks.synthesis.slot_pool import LEASE_SECONDS, for_running_loop, slot_pool_for
 
 
 @contextlib.asynccontextmanager
@@ -57,7 +57,7 @@ _ensured: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple, tuple
 async def ensure_global_limits(label: str, block: SpeechProvider) -> None:
     """Create or update the provider's global limits so they match the block's settings (once a minute a process)."""
     loop = asyncio.get_running_loop()
-    ensured = _ensured.setdefault(loop, {})
+    ensured = for_running_loop(_ensured)
     key = (label, block.max_concurrency, block.requests_per_second)
     made = ensured.get(key)
     if made is None or (

@@ -277,9 +277,18 @@ _pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str, int
 )
 
 
+def for_running_loop(per_loop: weakref.WeakKeyDictionary) -> dict:
+    """The running loop's entry of `per_loop` (made on first use). Entries of closed loops are dropped here:
+    their values (tasks, locks) refer to their loop, so the weak key alone would never let it go, and a
+    warm runner starts a loop per narration."""
+    for closed in [loop for loop in per_loop if loop.is_closed()]:
+        del per_loop[closed]
+    return per_loop.setdefault(asyncio.get_running_loop(), {})
+
+
 def slot_pool_for(name: str, cap: int, members_limit: str | None = None) -> SlotPool:
-    """The running loop's pool for the limit `name` (made on first use, dropped with the loop)."""
-    pools = _pools.setdefault(asyncio.get_running_loop(), {})
+    """The running loop's pool for the limit `name` (made on first use, dropped once the loop is closed)."""
+    pools = for_running_loop(_pools)
     pool = pools.get((name, cap))
     if pool is None:
         pool = pools[(name, cap)] = SlotPool(name, cap, members_limit)
