@@ -56,7 +56,7 @@ async def narrate_long_jobs(
     report = progress.report_for(flow_run.get_id() or "local")
 
     async def one(chunk: PlannedChunk) -> ChunkAudio:
-        async with slots, provider_slot(engine.label, engine.block, long_job=True):  # a job in flight holds a slot
+        async with slots, provider_slot(engine.label, engine.block):  # a job in flight holds a slot
             audio = await narrate_long_job(
                 provider, engine.voice, engine.speed, chunk, store_url, chunk_index=chunk.index
             )

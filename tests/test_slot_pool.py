@@ -31,7 +31,7 @@ class FakeLimitApi:
     def __init__(self, limit: int | None, retry_after: str = "0.01") -> None:
         self.limit = limit
         self.retry_after = retry_after
-        self.leases: dict[uuid.UUID, int] = {}  # lease: its slots
+        self.leases: set[uuid.UUID] = set()
         self.members: set[uuid.UUID] = set()  # leases of the members limit (it never fills)
         self.members_seen = 0
         self.max_active = 0
@@ -41,10 +41,6 @@ class FakeLimitApi:
         self.release_seconds = 0.0
         self.acquiring_now = 0
         self.max_acquiring = 0
-
-    @property
-    def active(self) -> int:
-        return sum(self.leases.values())
 
     @contextlib.asynccontextmanager
     async def client(self):
@@ -68,7 +64,7 @@ class FakeLimitApi:
             return error.response
 
     async def increment_concurrency_slots_with_lease(self, names, slots, mode, lease_duration):
-        assert names in ([LIMIT], [MEMBERS]) and slots >= 1 and mode == "concurrency"
+        assert names in ([LIMIT], [MEMBERS]) and slots == 1 and mode == "concurrency"
         if names == [MEMBERS]:
             lease = uuid.uuid4()
             self.members.add(lease)
@@ -87,13 +83,13 @@ class FakeLimitApi:
                 raise httpx.HTTPStatusError("boom", request=REQUEST, response=httpx.Response(500, request=REQUEST))
             if self.limit is None:
                 return httpx.Response(200, json={"lease_id": str(uuid.uuid4()), "limits": []}, request=REQUEST)
-            if self.active + slots > self.limit:  # all or nothing, as Prefect's server
+            if len(self.leases) >= self.limit:
                 self.calls["locked"] += 1
                 locked = httpx.Response(423, headers={"Retry-After": self.retry_after}, request=REQUEST)
                 raise httpx.HTTPStatusError("locked", request=REQUEST, response=locked)
             lease = uuid.uuid4()
-            self.leases[lease] = slots
-            self.max_active = max(self.max_active, self.active)
+            self.leases.add(lease)
+            self.max_active = max(self.max_active, len(self.leases))
             return httpx.Response(200, json={"lease_id": str(lease), "limits": [{"name": LIMIT}]}, request=REQUEST)
         finally:
             self.acquiring_now -= 1
@@ -104,7 +100,7 @@ class FakeLimitApi:
             return
         self.calls["release"] += 1
         await asyncio.sleep(self.release_seconds)
-        del self.leases[lease_id]
+        self.leases.remove(lease_id)
 
     async def renew_concurrency_lease(self, lease_id, lease_duration):
         assert lease_id in self.leases or lease_id in self.members
@@ -141,11 +137,11 @@ async def requests(pool: SlotPool, count: int, seconds: float, in_flight: list[i
     await pool.settle()
 
 
-def test_a_run_alone_takes_its_first_round_in_one_lease_and_hands_the_slots_from_request_to_request(api):
+def test_one_run_acquires_each_slot_once_and_hands_it_from_request_to_request(api):
     in_flight, peak = [0], [0]
-    asyncio.run(requests(SlotPool(LIMIT, 8, MEMBERS), 20, 0.02, in_flight, peak))
+    asyncio.run(requests(SlotPool(LIMIT, 8), 20, 0.02, in_flight, peak))
     assert peak[0] == 8
-    assert api.calls["increment"] == api.calls["release"] == 1  # not one per slot (8), nor a pair per request (20)
+    assert api.calls["increment"] == api.calls["release"] == 8  # not one pair per request (20)
     assert not api.leases
 
 
@@ -235,9 +231,7 @@ def test_a_process_holding_one_long_slot_does_not_shrink_its_busy_neighbours_sha
 
 
 def test_a_run_without_more_requests_gives_its_slots_back_at_once(api):
-    """A run's last round keeps only the slots it uses: the rest go to another process while it finishes.
-    Here the long request is a long job, which never holds a slot of the first round's lease of several:
-    that lease goes back when the three short requests end, not when the long one does."""
+    """A run's last round keeps only the slots it uses: the rest go to another process while it finishes."""
     api.limit = 4
 
     async def scenario() -> tuple[float, float]:
@@ -246,7 +240,7 @@ def test_a_run_without_more_requests_gives_its_slots_back_at_once(api):
         started = loop.time()
 
         async def long_one() -> None:
-            async with first.slot(long=True):
+            async with first.slot():
                 await asyncio.sleep(0.3)
 
         async def short_one() -> None:
@@ -266,28 +260,6 @@ def test_a_run_without_more_requests_gives_its_slots_back_at_once(api):
     other_got_one, total = asyncio.run(scenario())
     assert other_got_one < 0.15 < total  # not after the first process's long request ended
     assert not api.leases
-
-
-def test_a_long_job_takes_a_lease_of_its_own_and_the_first_round_shares_one(api):
-    async def scenario() -> list[int]:
-        pool = SlotPool(LIMIT, 8, MEMBERS)
-        held_during_the_job: list[int] = []
-
-        async def long_job() -> None:
-            async with pool.slot(long=True):
-                await asyncio.sleep(0.2)
-                held_during_the_job.extend(api.leases.values())
-
-        async def short() -> None:
-            async with pool.slot():
-                await asyncio.sleep(0.01)
-
-        await asyncio.gather(long_job(), *(short() for _ in range(7)))
-        await pool.settle()
-        return held_during_the_job
-
-    assert asyncio.run(scenario()) == [1]  # the seven short ones' lease went back when they ended
-    assert api.calls["increment"] == api.calls["release"] == 2 and not api.leases
 
 
 def test_a_waiting_process_has_one_acquisition_in_flight(api):

@@ -95,13 +95,11 @@ def _pool(label: str, block: SpeechProvider):
     return slot_pool_for(in_flight, block.max_concurrency, members_limit_name(in_flight))
 
 
-def provider_slot(
-    label: str, block: SpeechProvider, *, long_job: bool = False
-) -> contextlib.AbstractAsyncContextManager[None]:
+def provider_slot(label: str, block: SpeechProvider) -> contextlib.AbstractAsyncContextManager[None]:
     """One of the provider's slots across workers, for one request or long job, where the block asks for it."""
     if not block.global_limits:
         return contextlib.nullcontext()
-    return _pool(label, block).slot(long=long_job)
+    return _pool(label, block).slot()
 
 
 async def settle_provider_slots(label: str, block: SpeechProvider) -> None:

@@ -15,9 +15,8 @@ slot; a lease nobody in the process waits for goes back at once, so other worker
 held past half its duration (a long job) is renewed.
 
 A process has one acquisition in flight at a time: while the limit is full it polls, after the server's
-Retry-After but never more than MAX_POLL_SECONDS later; while the limit has room it takes a slot for each
-waiting request in one lease while no neighbour competes, and one slot after another (a round trip of
-15-30 ms each) while some do. Acquisitions side by side meet each other on a SQLite server: the
+Retry-After but never more than MAX_POLL_SECONDS later; while the limit has room it takes one slot after
+another (a round trip of 15-30 ms each). Acquisitions side by side meet each other on a SQLite server: the
 loser gets a "database is locked" 503 after about 2 s and Prefect's client waits 2 s more before trying
 again, which cost a 400-chunk run 3 s when its first 16 slots were asked for in parallel.
 
@@ -61,17 +60,9 @@ logger = logging.getLogger(__name__)
 
 @dataclass(eq=False)
 class Lease:
-    """Slots of the limit held as one lease; `id` None when the limit does not exist (nothing to release).
-
-    A lease goes back whole, so one of several slots closes once a slot of it finds no request to take
-    it: it is handed along no more, and goes back with its last slot.
-    """
+    """One slot of the limit; `id` None when the limit does not exist (nothing to release: no cap applies)."""
 
     id: UUID | None
-    slots: int = 1
-    out: int = 0  # its slots that requests hold
-    closing: bool = False
-    released: bool = False
     renewal: asyncio.Task | None = field(default=None, repr=False)
 
 
@@ -85,8 +76,6 @@ class SlotPool:
         self._membership = Membership(members_limit, self._pump, _increment) if members_limit else None
         self.in_use = 0  # leases given to requests (handed over, even if the request has not resumed yet)
         self._waiters: deque[asyncio.Future[Lease]] = deque()
-        self._alone: set[asyncio.Future[Lease]] = set()  # waiters that take no slot of a lease of several
-        self._refused = False  # the limit has been full: others hold slots, so no more leases of several
         self._acquiring: set[asyncio.Task] = set()
         self._releasing: set[asyncio.Task] = set()
         self._one_release_at_a_time = asyncio.Lock()  # side by side they meet a locked database on SQLite
@@ -97,13 +86,9 @@ class SlotPool:
         return fair_share(self.cap, self._membership.members) if self._membership else self.cap
 
     @contextlib.asynccontextmanager
-    async def slot(self, *, long: bool = False) -> AsyncIterator[None]:
-        """Hold one slot for the block: waits for a lease handed over or acquired; gives it back after.
-
-        `long` (a long job, minutes in flight) takes a lease of its own: a slot of a lease of several
-        would keep the lease's other slots from the other workers until the job ends.
-        """
-        lease = await self._take(long)
+    async def slot(self) -> AsyncIterator[None]:
+        """Hold one slot for the block: waits for a lease handed over or acquired; gives it back after."""
+        lease = await self._take()
         try:
             yield
         finally:
@@ -127,11 +112,9 @@ class SlotPool:
             self._membership.leave()
             await self._membership.left(RELEASE_WAIT_SECONDS)
 
-    async def _take(self, long: bool = False) -> Lease:
+    async def _take(self) -> Lease:
         waiter: asyncio.Future[Lease] = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)
-        if long:
-            self._alone.add(waiter)
         if self._membership is not None:
             self._membership.join()
         self._pump()
@@ -142,44 +125,35 @@ class SlotPool:
                 await self._give_back(waiter.result(), from_request=True)  # handed over as it was cancelled
             raise
         finally:
-            self._alone.discard(waiter)
             with contextlib.suppress(ValueError):
                 self._waiters.remove(waiter)
             if self._membership is not None and not self._has_waiters():
                 self._membership.leave()
         return lease
 
-    def _next_waiter(self, lease: Lease | None = None) -> asyncio.Future[Lease] | None:
-        """The first waiter still waiting (that may take a slot of `lease`), taken off the queue."""
-        for waiter in list(self._waiters):
-            if waiter.done():
-                self._waiters.remove(waiter)
-            elif lease is None or lease.slots == 1 or waiter not in self._alone:
-                self._waiters.remove(waiter)
+    def _next_waiter(self) -> asyncio.Future[Lease] | None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
                 return waiter
         return None
 
     async def _give_back(self, lease: Lease, *, from_request: bool) -> None:
-        """Hand a slot of the lease to the next waiter of this process, or let the lease go to the other workers."""
+        """Hand the lease to the next waiter of this process, or release it to the other workers."""
         if from_request:
             self.in_use -= 1
-            lease.out -= 1
-        if not lease.closing and self.in_use < self.share and (waiter := self._next_waiter(lease)) is not None:
+        waiter = self._next_waiter() if self.in_use < self.share else None
+        if waiter is not None:
             self.in_use += 1
-            lease.out += 1
             waiter.set_result(lease)
             return
-        lease.closing = True
         if self._membership is not None and not self._has_waiters():
             self._membership.leave()
-        if lease.out == 0 and not lease.released:
-            lease.released = True
-            # Released in the background: the request that held it goes on to check and store its answer
-            # instead of waiting for the API (settle() waits for it before the run ends).
-            task = asyncio.get_running_loop().create_task(self._release(lease))
-            self._releasing.add(task)
-            task.add_done_callback(self._releasing.discard)
-        self._pump()  # a waiter that a closing lease passed over gets a lease of its own
+        # Released in the background: the request that held it goes on to check and store its answer
+        # instead of waiting for the API (settle() waits for it before the run ends).
+        task = asyncio.get_running_loop().create_task(self._release(lease))
+        self._releasing.add(task)
+        task.add_done_callback(self._releasing.discard)
 
     def _has_waiters(self) -> bool:
         return any(not waiter.done() for waiter in self._waiters)
@@ -207,26 +181,11 @@ class SlotPool:
             return
         self._acquiring.discard(asyncio.current_task())
         if lease is not None:
-            for _ in range(lease.slots):
-                await self._give_back(lease, from_request=False)
+            await self._give_back(lease, from_request=False)
         self._pump()
 
-    def _slots_to_ask(self) -> int:
-        """One slot; for the first round of a process that no neighbour competes with, one for each waiter.
-
-        A run's first round then costs one round trip to the API, not one per slot: on a SQLite server a
-        lease takes about 13 ms, so the 16th request of a run's first round left 0.2 s after its first. Only
-        the first round: a lease of several goes back whole, so once one of its slots finds no request
-        (the run's last round, or a neighbour's arrival shrinking the share) its other slots stay idle
-        until its last request is answered.
-        """
-        if self.in_use or self._refused or (self._membership is not None and self._membership.members > 1):
-            return 1
-        pending = sum(1 for waiter in self._waiters if not waiter.done() and waiter not in self._alone)
-        return max(1, min(pending, min(self.cap, self.share)))
-
     async def _request_lease(self) -> Lease | None:
-        """A lease, polling while the limit is full; None when no waiter needs it any more.
+        """A lease of one slot, polling while the limit is full; None when no waiter needs it any more.
 
         Prefect's client itself retries what the API answers with 429, 502, 503 or 408 (after 2 s, then
         4 s); what still fails after that, a 5xx or a dropped connection, is tried again here.
@@ -234,14 +193,9 @@ class SlotPool:
         failures = 0
         async with get_client() as client:
             while self._wants_lease():
-                slots = self._slots_to_ask()
                 try:
-                    response = await _increment(client, self.name, slots)
+                    response = await _increment(client, self.name)
                 except httpx.HTTPStatusError as error:
-                    if error.response.status_code == 423:
-                        self._refused = True
-                    if error.response.status_code == 423 and slots > 1:
-                        continue  # no room for them all: ask for one at once, then poll as for one
                     if error.response.status_code == 423:
                         await self._wait_for_room(error.response)
                         continue
@@ -255,7 +209,7 @@ class SlotPool:
                     await _back_off(failures)
                     continue
                 body = response.json()
-                lease = Lease(UUID(body["lease_id"]) if body.get("limits") else None, slots)
+                lease = Lease(UUID(body["lease_id"]) if body.get("limits") else None)
                 if lease.id is not None:
                     lease.renewal = asyncio.get_running_loop().create_task(self._renew(lease.id))
                 return lease
@@ -288,15 +242,15 @@ class SlotPool:
             logger.warning("could not release a %s slot (it lapses within %.0f s): %s", self.name, LEASE_SECONDS, error)
 
 
-async def _increment(client: PrefectClient, name: str, slots: int = 1) -> httpx.Response:
-    """Ask for a lease of `slots`; a locked database is asked again soon, not after Prefect's 2 s.
+async def _increment(client: PrefectClient, name: str) -> httpx.Response:
+    """Ask for a one-slot lease; a locked database is asked again soon, not after Prefect's 2 s.
 
     On a SQLite server a write that meets another (the server's own event writes, say) is answered 503
     within milliseconds, and Prefect's client sleeps 2 s before asking again, 4 s the next time: a run's
     first request waited 2.3 s for a slot that a 15 ms write gives. So the first asks go out without the
     client's retrying, a short jittered wait apart; after QUICK_ATTEMPTS the client asks, retrying its way.
     """
-    body = {"names": [name], "slots": slots, "mode": "concurrency", "lease_duration": LEASE_SECONDS}
+    body = {"names": [name], "slots": 1, "mode": "concurrency", "lease_duration": LEASE_SECONDS}
     http = client._client  # the client's own httpx client: its base URL, headers and transport
     for attempt in range(QUICK_ATTEMPTS):
         request = http.build_request("POST", "/v2/concurrency_limits/increment-with-lease", json=body)
@@ -309,7 +263,7 @@ async def _increment(client: PrefectClient, name: str, slots: int = 1) -> httpx.
         if attempt < QUICK_ATTEMPTS - 1:  # after the last, the client's own call waits its way
             await asyncio.sleep(QUICK_WAIT_SECONDS * 2**attempt * random.uniform(0.5, 1.0))
     return await client.increment_concurrency_slots_with_lease(
-        names=[name], slots=slots, mode="concurrency", lease_duration=LEASE_SECONDS
+        names=[name], slots=1, mode="concurrency", lease_duration=LEASE_SECONDS
     )
 
 
