@@ -20,6 +20,8 @@ import contextlib
 import weakref
 from collections.abc import AsyncIterator
 
+from tasks.synthesis.per_loop import for_running_loop
+
 DEFAULT_HOLD_SECONDS = 1.0
 
 
@@ -74,8 +76,8 @@ _gates: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str, int
 
 
 def gate_for(provider: str, cap: int, requests_per_second: float | None = None) -> ProviderGate:
-    """The running loop's gate for `provider` with these limits (made on first use, dropped with the loop)."""
-    gates = _gates.setdefault(asyncio.get_running_loop(), {})
+    """The running loop's gate for `provider` with these limits (made on first use, dropped once the loop is closed)."""
+    gates = for_running_loop(_gates)
     key = (provider, cap, requests_per_second)
     gate = gates.get(key)
     if gate is None:

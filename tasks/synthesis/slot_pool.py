@@ -41,6 +41,7 @@ import httpx
 from prefect.client.orchestration import PrefectClient, get_client
 
 from tasks.synthesis.fair_share import Membership, fair_share
+from tasks.synthesis.per_loop import for_running_loop
 from tasks.synthesis.retry_policy import parse_retry_after
 
 # A run killed with SIGKILL cannot release its slots; its leases lapse this long after their last renewal
@@ -108,8 +109,7 @@ class SlotPool:
             await asyncio.gather(*self._acquiring, return_exceptions=True)
         if self._releasing:  # a struggling API could hold them for minutes: their leases lapse by themselves
             await asyncio.wait(set(self._releasing), timeout=RELEASE_WAIT_SECONDS)
-        if self._membership is not None and not self._has_waiters():
-            self._membership.leave()
+        if self._leave_when_nothing_waits():
             await self._membership.left(RELEASE_WAIT_SECONDS)
 
     async def _take(self) -> Lease:
@@ -127,8 +127,7 @@ class SlotPool:
         finally:
             with contextlib.suppress(ValueError):
                 self._waiters.remove(waiter)
-            if self._membership is not None and not self._has_waiters():
-                self._membership.leave()
+            self._leave_when_nothing_waits()
         return lease
 
     def _next_waiter(self) -> asyncio.Future[Lease] | None:
@@ -147,8 +146,7 @@ class SlotPool:
             self.in_use += 1
             waiter.set_result(lease)
             return
-        if self._membership is not None and not self._has_waiters():
-            self._membership.leave()
+        self._leave_when_nothing_waits()
         # Released in the background: the request that held it goes on to check and store its answer
         # instead of waiting for the API (settle() waits for it before the run ends).
         task = asyncio.get_running_loop().create_task(self._release(lease))
@@ -159,7 +157,14 @@ class SlotPool:
         return any(not waiter.done() for waiter in self._waiters)
 
     def _wants_lease(self) -> bool:
-        return self.in_use < min(self.cap, self.share) and self._has_waiters()
+        return self.in_use < self.share and self._has_waiters()
+
+    def _leave_when_nothing_waits(self) -> bool:
+        """Stop counting among the competing processes once no request waits; True when it left."""
+        if self._membership is None or self._has_waiters():
+            return False
+        self._membership.leave()
+        return True
 
     def _pump(self) -> None:
         """Start an acquisition when a waiter has no lease coming, the share has room, and none is under way."""
@@ -275,15 +280,6 @@ async def _back_off(failures: int) -> None:
 _pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str, int], SlotPool]] = (
     weakref.WeakKeyDictionary()
 )
-
-
-def for_running_loop(per_loop: weakref.WeakKeyDictionary) -> dict:
-    """The running loop's entry of `per_loop` (made on first use). Entries of closed loops are dropped here:
-    their values (tasks, locks) refer to their loop, so the weak key alone would never let it go, and a
-    warm runner starts a loop per narration."""
-    for closed in [loop for loop in per_loop if loop.is_closed()]:
-        del per_loop[closed]
-    return per_loop.setdefault(asyncio.get_running_loop(), {})
 
 
 def slot_pool_for(name: str, cap: int, members_limit: str | None = None) -> SlotPool:
