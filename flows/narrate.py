@@ -319,13 +319,15 @@ async def narrate_request(request: NarrationRequest) -> Manifest | NarrationPlan
     await asyncio.gather(
         asyncio.to_thread(check_writable, request.output), asyncio.to_thread(check_writable, request.chunk_store_url)
     )
-    if block.global_limits:
-        await ensure_global_limits(engine.label, block)
-
     kind = subtitle_format(request.source, request.input_format)
     subtitles = (kind, read_subtitle_file(request.source)) if kind and engine.accepts_subtitle_files else None
     lexicon = read_lexicon(request.lexicon) if request.lexicon else None
-    chunks, stored = await plan(quote(document), engine, request.chunk_store_url, subtitles, lexicon)
+    planning = plan(quote(document), engine, request.chunk_store_url, subtitles, lexicon)
+    if block.global_limits and not request.dry_run:
+        # the limits' round trips to the API while the chunks are cut and looked up, not before
+        (chunks, stored), _ = await asyncio.gather(planning, ensure_global_limits(engine.label, block))
+    else:
+        chunks, stored = await planning
     missing = [chunk for chunk in chunks if chunk.key not in stored]
     to_request = chunks if engine.sequential and missing else missing
     logger.info(

@@ -79,8 +79,11 @@ async def assemble_audio(
 @task(name="publish-narration", cache_policy=NO_CACHE)
 async def publish_narration(
     manifest: Manifest, subtitles: dict[str, str], manifest_url: str, other_files: dict[str, str] | None = None
-) -> Manifest:
-    """Write .srt, .vtt (and any chapter files' subtitles), then the manifest; an artifact; `narration.audio.created`."""
+) -> None:
+    """Write .srt, .vtt (and any chapter files' subtitles), then the manifest; an artifact; `narration.audio.created`.
+
+    Returns nothing: the caller holds the manifest, and Prefect walks every field of a task's result.
+    """
     for url, text in (other_files or {}).items():
         await asyncio.to_thread(write_text, url, text)
     await asyncio.to_thread(write_subtitles_and_manifest, manifest, subtitles, manifest_url)
@@ -96,4 +99,3 @@ async def publish_narration(
             "manifest": manifest.model_dump(mode="json", exclude={"chunks", "sentences"}),
         },
     )
-    return manifest
