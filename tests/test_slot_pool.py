@@ -17,7 +17,7 @@ import uuid
 import httpx
 import pytest
 
-from tasks.synthesis import fair_share, slot_pool
+from tasks.synthesis import fair_share, leases, slot_pool
 from tasks.synthesis.slot_pool import SlotPool
 
 LIMIT = "narration-provider-test"
@@ -116,6 +116,7 @@ def api(monkeypatch) -> FakeLimitApi:
     fake = FakeLimitApi(limit=8)
     monkeypatch.setattr(slot_pool, "get_client", fake.client)
     monkeypatch.setattr(fair_share, "get_client", fake.client)
+    monkeypatch.setattr(leases, "get_client", fake.client)
     monkeypatch.setattr(fair_share, "JOIN_AFTER_SECONDS", 0.05)
     monkeypatch.setattr(fair_share, "WATCH_SECONDS", 0.02)
     monkeypatch.setattr(slot_pool, "MAX_POLL_SECONDS", 0.02)
@@ -339,9 +340,9 @@ def test_a_locked_database_is_asked_again_within_a_fraction_of_a_second(api):
     assert asyncio.run(first_slot()) < 0.5  # two short waits (0.01-0.02 s, then 0.02-0.04 s), not the client's 2 s
     assert api.calls["increment"] == 3 and not api.leases
 
-    api.locked_database_next = slot_pool.QUICK_ATTEMPTS  # still locked: the client's own call comes last
+    api.locked_database_next = leases.QUICK_ATTEMPTS  # still locked: the client's own call comes last
     asyncio.run(first_slot())
-    assert api.calls["increment"] == 3 + slot_pool.QUICK_ATTEMPTS + 1 and not api.leases
+    assert api.calls["increment"] == 3 + leases.QUICK_ATTEMPTS + 1 and not api.leases
 
 
 def test_without_the_limit_requests_go_uncapped_and_nothing_is_released(api):
@@ -353,7 +354,7 @@ def test_without_the_limit_requests_go_uncapped_and_nothing_is_released(api):
 
 
 def test_a_lease_held_past_half_its_duration_is_renewed(api, monkeypatch):
-    monkeypatch.setattr(slot_pool, "LEASE_SECONDS", 0.1)
+    monkeypatch.setattr(leases, "LEASE_SECONDS", 0.1)
     asyncio.run(requests(SlotPool(LIMIT, 1), 1, 0.18, [0], [0]))
     assert api.calls["renew"] >= 2 and not api.leases
 

@@ -21,16 +21,16 @@ import asyncio
 import contextlib
 import logging
 import math
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from uuid import UUID
 
-import httpx
-from prefect.client.orchestration import PrefectClient, get_client
+from prefect.client.orchestration import get_client
+
+from tasks.synthesis import leases
 
 MEMBERS_LIMIT = 100_000  # "unlimited": the limit only counts
 JOIN_AFTER_SECONDS = 1.0  # requests that wait less than this do not compete for long
 WATCH_SECONDS = 1.0  # how stale a member's count may be: a share grows this long after a neighbour leaves
-LEASE_SECONDS = 60.0  # a member killed without leaving stops counting this long after its last renewal
 
 logger = logging.getLogger(__name__)
 
@@ -47,16 +47,10 @@ def fair_share(cap: int, members: int) -> int:
 class Membership:
     """This process's place among those competing for one limit, and their number as last read."""
 
-    def __init__(
-        self,
-        name: str,
-        on_change: Callable[[], None],
-        increment: Callable[[PrefectClient, str], Awaitable[httpx.Response]],
-    ) -> None:
+    def __init__(self, name: str, on_change: Callable[[], None]) -> None:
         self.name = name
         self.members = 1
         self._on_change = on_change  # a share that grows lets the pool acquire again
-        self._increment = increment
         self._task: asyncio.Task | None = None
         self._leave = asyncio.Event()
         self._leaving = False  # past the point where a new demand could keep this membership
@@ -93,18 +87,17 @@ class Membership:
         lease_id: UUID | None = None
         try:
             async with get_client() as client:
-                body = (await self._increment(client, self.name)).json()
-                if not body.get("limits"):
+                lease_id = leases.lease_id_of(await leases.increment(client, self.name))
+                if lease_id is None:
                     return  # the limit does not exist (made before this version): every process takes the cap
-                lease_id = UUID(body["lease_id"])
                 renewed = loop.time()
                 while True:
                     limit = await client.read_global_concurrency_limit_by_name(self.name)
                     self._set(limit.active_slots)
                     if await self._sleep_unless_leaving(WATCH_SECONDS):
                         break
-                    if loop.time() - renewed > LEASE_SECONDS / 2:
-                        await client.renew_concurrency_lease(lease_id=lease_id, lease_duration=LEASE_SECONDS)
+                    if leases.renewal_due(loop.time() - renewed):
+                        await leases.renew(client, lease_id)
                         renewed = loop.time()
         except Exception as error:  # noqa: BLE001 - without a count, this process takes what the cap leaves
             logger.warning("could not count the processes sharing %s: %s", self.name, error)
@@ -112,11 +105,7 @@ class Membership:
             self._leaving = True  # also after an error: the next join starts another membership
             self._set(1)
             if lease_id is not None:
-                try:
-                    async with get_client() as client:
-                        await client.release_concurrency_slots_with_lease(lease_id=lease_id)
-                except Exception as error:  # noqa: BLE001 - the lease lapses by itself within LEASE_SECONDS
-                    logger.warning("could not leave %s (it lapses within %.0f s): %s", self.name, LEASE_SECONDS, error)
+                await leases.release(lease_id, f"the membership of {self.name}")
 
     def _set(self, members: int) -> None:
         members = max(1, members)

@@ -23,8 +23,9 @@ from prefect.exceptions import ObjectAlreadyExists
 
 from blocks.speech_provider import SpeechProvider
 from tasks.synthesis.fair_share import MEMBERS_LIMIT, members_limit_name
+from tasks.synthesis.leases import LEASE_SECONDS
 from tasks.synthesis.per_loop import for_running_loop
-from tasks.synthesis.slot_pool import LEASE_SECONDS, slot_pool_for
+from tasks.synthesis.slot_pool import slot_pool_for
 
 
 @contextlib.asynccontextmanager

@@ -38,22 +38,17 @@ from dataclasses import dataclass, field
 from uuid import UUID
 
 import httpx
-from prefect.client.orchestration import PrefectClient, get_client
+from prefect.client.orchestration import get_client
 
+from tasks.synthesis import leases
 from tasks.synthesis.fair_share import Membership, fair_share
 from tasks.synthesis.per_loop import for_running_loop
 from tasks.synthesis.retry_policy import parse_retry_after
 
-# A run killed with SIGKILL cannot release its slots; its leases lapse this long after their last renewal
-# (60 s is the server's minimum), so a rerun after a kill may wait up to about a minute: the reason
-# `global_limits` is opt-in, for providers shared by several workers.
-LEASE_SECONDS = 60.0
 MAX_POLL_SECONDS = 1.0  # a waiting process asks again at least this often, whatever the server suggests
 MIN_POLL_SECONDS = 0.05
 SERVER_ERROR_ATTEMPTS = 5  # an overloaded API answering 5xx, or a dropped connection, is tried this often
 SERVER_ERROR_WAIT_SECONDS = 0.5  # doubled after each such failure (with jitter), at most 8 s
-QUICK_ATTEMPTS = 5  # a lease asked for this often, 0.01-0.16 s apart, before Prefect's client retries (2 s, 4 s)
-QUICK_WAIT_SECONDS = 0.02  # a SQLite write holds the database for milliseconds: the first ask again comes soon
 RELEASE_WAIT_SECONDS = 10.0  # a run ends after waiting this long for its releases (a lease lapses by itself)
 
 logger = logging.getLogger(__name__)
@@ -74,7 +69,7 @@ class SlotPool:
         self.name = name
         self.cap = cap
         # None: this process takes whatever the cap leaves (no neighbours are counted)
-        self._membership = Membership(members_limit, self._pump, _increment) if members_limit else None
+        self._membership = Membership(members_limit, self._pump) if members_limit else None
         self.in_use = 0  # leases given to requests (handed over, even if the request has not resumed yet)
         self._waiters: deque[asyncio.Future[Lease]] = deque()
         self._acquiring: set[asyncio.Task] = set()
@@ -199,7 +194,7 @@ class SlotPool:
         async with get_client() as client:
             while self._wants_lease():
                 try:
-                    response = await _increment(client, self.name)
+                    response = await leases.increment(client, self.name)
                 except httpx.HTTPStatusError as error:
                     if error.response.status_code == 423:
                         await self._wait_for_room(error.response)
@@ -213,8 +208,7 @@ class SlotPool:
                         raise
                     await _back_off(failures)
                     continue
-                body = response.json()
-                lease = Lease(UUID(body["lease_id"]) if body.get("limits") else None)
+                lease = Lease(leases.lease_id_of(response))
                 if lease.id is not None:
                     lease.renewal = asyncio.get_running_loop().create_task(self._renew(lease.id))
                 return lease
@@ -228,10 +222,10 @@ class SlotPool:
     async def _renew(self, lease_id: UUID) -> None:
         """Keep a lease held longer than half its duration (a long job, a long run of hand-overs) alive."""
         while True:
-            await asyncio.sleep(LEASE_SECONDS / 2)
+            await asyncio.sleep(leases.LEASE_SECONDS / 2)
             try:
                 async with get_client() as client:
-                    await client.renew_concurrency_lease(lease_id=lease_id, lease_duration=LEASE_SECONDS)
+                    await leases.renew(client, lease_id)
             except Exception as error:  # noqa: BLE001 - the slot may be lost; the request goes on
                 logger.warning("could not renew the lease of a %s slot: %s", self.name, error)
 
@@ -240,36 +234,8 @@ class SlotPool:
             lease.renewal.cancel()
         if lease.id is None:
             return
-        try:
-            async with self._one_release_at_a_time, get_client() as client:
-                await client.release_concurrency_slots_with_lease(lease_id=lease.id)
-        except Exception as error:  # noqa: BLE001 - the lease lapses by itself within LEASE_SECONDS
-            logger.warning("could not release a %s slot (it lapses within %.0f s): %s", self.name, LEASE_SECONDS, error)
-
-
-async def _increment(client: PrefectClient, name: str) -> httpx.Response:
-    """Ask for a one-slot lease; a locked database is asked again soon, not after Prefect's 2 s.
-
-    On a SQLite server a write that meets another (the server's own event writes, say) is answered 503
-    within milliseconds, and Prefect's client sleeps 2 s before asking again, 4 s the next time: a run's
-    first request waited 2.3 s for a slot that a 15 ms write gives. So the first asks go out without the
-    client's retrying, a short jittered wait apart; after QUICK_ATTEMPTS the client asks, retrying its way.
-    """
-    body = {"names": [name], "slots": 1, "mode": "concurrency", "lease_duration": LEASE_SECONDS}
-    http = client._client  # the client's own httpx client: its base URL, headers and transport
-    for attempt in range(QUICK_ATTEMPTS):
-        request = http.build_request("POST", "/v2/concurrency_limits/increment-with-lease", json=body)
-        if http.enable_csrf_support:
-            await http._add_csrf_headers(request)
-        response = await httpx.AsyncClient.send(http, request)  # one try: the base class's send
-        if response.status_code != 503:
-            response.raise_for_status()
-            return response
-        if attempt < QUICK_ATTEMPTS - 1:  # after the last, the client's own call waits its way
-            await asyncio.sleep(QUICK_WAIT_SECONDS * 2**attempt * random.uniform(0.5, 1.0))
-    return await client.increment_concurrency_slots_with_lease(
-        names=[name], slots=1, mode="concurrency", lease_duration=LEASE_SECONDS
-    )
+        async with self._one_release_at_a_time:
+            await leases.release(lease.id, f"a {self.name} slot")
 
 
 async def _back_off(failures: int) -> None:

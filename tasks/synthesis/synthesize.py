@@ -20,13 +20,16 @@ from tasks.synthesis.audio_check import check_audio
 from tasks.synthesis.gate import gate_for
 from tasks.synthesis.global_limits import provider_slot, take_global_rate
 from tasks.synthesis.ledger import RunLedger
+from tasks.synthesis.per_loop import for_running_loop
 from tasks.synthesis.providers.base import SpeechEngine
 from tasks.synthesis.retry_policy import call_with_retries, may_have_been_received
 
 Logger = logging.Logger | logging.LoggerAdapter
 
 
-_measuring: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = weakref.WeakKeyDictionary()
+_measuring: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Semaphore]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def one_measurement_at_a_time() -> asyncio.Semaphore:
@@ -36,9 +39,9 @@ def one_measurement_at_a_time() -> asyncio.Semaphore:
     narration's six batches each held a thread blocked on the process's measuring lock, and with the
     pool's six threads taken no answer could be checked and stored, so answers piled up in memory.
     """
-    loop = asyncio.get_running_loop()
-    if (turn := _measuring.get(loop)) is None:
-        turn = _measuring[loop] = asyncio.Semaphore(1)
+    turns = for_running_loop(_measuring)  # a semaphore belongs to its loop: one per loop, let go with it
+    if (turn := turns.get("measuring")) is None:
+        turn = turns["measuring"] = asyncio.Semaphore(1)
     return turn
 
 
