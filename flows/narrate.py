@@ -324,8 +324,15 @@ async def narrate_request(request: NarrationRequest) -> Manifest | NarrationPlan
     lexicon = read_lexicon(request.lexicon) if request.lexicon else None
     planning = plan(quote(document), engine, request.chunk_store_url, subtitles, lexicon)
     if block.global_limits and not request.dry_run:
-        # the limits' round trips to the API while the chunks are cut and looked up, not before
-        (chunks, stored), _ = await asyncio.gather(planning, ensure_global_limits(engine.label, block))
+        # the limits' round trips to the API while the chunks are cut and looked up, not before; both end
+        # before either's failure is raised, the plan's first (a task run is never left behind)
+        planned, limits = await asyncio.gather(
+            planning, ensure_global_limits(engine.label, block), return_exceptions=True
+        )
+        for outcome in (planned, limits):
+            if isinstance(outcome, BaseException):
+                raise outcome
+        chunks, stored = planned
     else:
         chunks, stored = await planning
     missing = [chunk for chunk in chunks if chunk.key not in stored]

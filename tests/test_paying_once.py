@@ -31,6 +31,23 @@ def test_a_dry_run_shows_the_bill_and_pays_nothing(prefect_api_url, emulator, tm
     assert (again.chunks_stored, again.chunks_to_synthesize) == (5, 1)
 
 
+async def limits_named_for(block_name: str) -> list[str]:
+    from prefect.client.orchestration import get_client
+
+    async with get_client() as client:
+        limits = await client.read_global_concurrency_limits(limit=200)
+    return sorted(limit.name for limit in limits if block_name in limit.name)
+
+
+def test_a_dry_run_with_global_limits_makes_none_and_the_run_does(prefect_api_url, emulator, tmp_path):
+    provider = save_block("openai-speech", emulator.url, "dry-capped", chunk_characters=80, global_limits=True)
+    run(text=TEXT, provider=provider, output=str(tmp_path), name="doc", dry_run=True)
+    assert asyncio.run(limits_named_for("dry-capped")) == [] and emulator.requests("openai") == 0
+    run(text=TEXT, provider=provider, output=str(tmp_path), name="doc")
+    in_flight = "narration-provider-openai-speech.dry-capped"
+    assert asyncio.run(limits_named_for("dry-capped")) == [in_flight, f"{in_flight}-members"]
+
+
 def test_a_plan_over_the_budget_is_refused_before_paying(prefect_api_url, emulator, tmp_path):
     provider = save_block("openai-speech", emulator.url, "budget", chunk_characters=80)
     with pytest.raises(NarrationInputError, match="max_billed_characters: the plan bills .* over the budget of 100"):

@@ -1,4 +1,4 @@
-"""The provider's slots across workers (tasks/synthesis/slot_pool.py, fair_share.py), against in-memory global limits.
+"""The provider's slots across workers (tasks/synthesis/slot_pool.py, fair_share.py, leases.py), against in-memory global limits.
 
 Each SlotPool stands for one worker process; the fake API below keeps the provider's limit as Prefect's
 server does (all-or-nothing increments, 423 with Retry-After when full, leases released by id), and its
@@ -105,6 +105,8 @@ class FakeLimitApi:
     async def renew_concurrency_lease(self, lease_id, lease_duration):
         assert lease_id in self.leases or lease_id in self.members
         self.calls["renew"] += 1
+        if lease_id in self.members:
+            self.calls["renew members"] = self.calls.get("renew members", 0) + 1
 
     async def read_global_concurrency_limit_by_name(self, name):
         assert name == MEMBERS
@@ -357,6 +359,14 @@ def test_a_lease_held_past_half_its_duration_is_renewed(api, monkeypatch):
     monkeypatch.setattr(leases, "LEASE_SECONDS", 0.1)
     asyncio.run(requests(SlotPool(LIMIT, 1), 1, 0.18, [0], [0]))
     assert api.calls["renew"] >= 2 and not api.leases
+
+
+def test_a_membership_held_past_half_its_lease_is_renewed(api, monkeypatch):
+    monkeypatch.setattr(leases, "LEASE_SECONDS", 0.1)
+    # one slot, four requests of 0.1 s: some wait for 0.3 s, well past joining the members (0.05 s)
+    asyncio.run(requests(SlotPool(LIMIT, 1, MEMBERS), 4, 0.1, [0], [0]))
+    assert api.members_seen == 1 and api.calls.get("renew members", 0) >= 2
+    assert not api.members and not api.leases
 
 
 def test_a_cancelled_request_gives_its_slot_back(api):

@@ -87,7 +87,7 @@ def _ebur128_report(pieces: Iterable[np.ndarray], sample_rate: int, until: int) 
     Only that frame's values are read: reading every frame's (ten a second) cost as much as the filtering.
     """
     graph = av.filter.Graph()
-    graph.threads = 1  # FFmpeg's default starts a thread per core for every graph: two per chunk measured here
+    graph.threads = 1  # FFmpeg's default starts a thread per core for every graph, so for every chunk measured
     source = graph.add_abuffer(format="s16", sample_rate=sample_rate, layout="mono")
     meter = graph.add("ebur128", "metadata=1")  # loudness only: its true peak resamples to 192 kHz holding the GIL
     sink = graph.add("abuffersink")

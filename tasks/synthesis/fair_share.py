@@ -96,7 +96,7 @@ class Membership:
                     self._set(limit.active_slots)
                     if await self._sleep_unless_leaving(WATCH_SECONDS):
                         break
-                    if leases.renewal_due(loop.time() - renewed):
+                    if loop.time() - renewed > leases.renewal_interval():
                         await leases.renew(client, lease_id)
                         renewed = loop.time()
         except Exception as error:  # noqa: BLE001 - without a count, this process takes what the cap leaves

@@ -15,8 +15,9 @@ import httpx
 from prefect.client.orchestration import PrefectClient, get_client
 
 # A process killed with SIGKILL cannot hand its slots back; its leases lapse this long after their last
-# renewal (60 s is the server's minimum), so a rerun after a kill may wait up to about a minute: the reason
-# `global_limits` is opt-in, for providers shared by several workers.
+# renewal (60 s is the server's minimum), so a rerun after a kill may wait up to about a minute (the reason
+# `global_limits` is opt-in, for providers shared by several workers), and a killed member of the processes
+# sharing a cap keeps counting, shrinking its neighbours' shares, for as long.
 LEASE_SECONDS = 60.0
 QUICK_ATTEMPTS = 5  # a lease asked for this often, 0.01-0.16 s apart, before Prefect's client retries (2 s, 4 s)
 QUICK_WAIT_SECONDS = 0.02  # a SQLite write holds the database for milliseconds: the first ask again comes soon
@@ -55,9 +56,9 @@ def lease_id_of(response: httpx.Response) -> UUID | None:
     return UUID(body["lease_id"]) if body.get("limits") else None
 
 
-def renewal_due(held_seconds: float) -> bool:
-    """A lease held this long since its last renewal is renewed now: past half its duration."""
-    return held_seconds > LEASE_SECONDS / 2
+def renewal_interval() -> float:
+    """How often a lease still held is renewed: every half of its duration."""
+    return LEASE_SECONDS / 2
 
 
 async def renew(client: PrefectClient, lease_id: UUID) -> None:

@@ -222,7 +222,7 @@ class SlotPool:
     async def _renew(self, lease_id: UUID) -> None:
         """Keep a lease held longer than half its duration (a long job, a long run of hand-overs) alive."""
         while True:
-            await asyncio.sleep(leases.LEASE_SECONDS / 2)
+            await asyncio.sleep(leases.renewal_interval())
             try:
                 async with get_client() as client:
                     await leases.renew(client, lease_id)
