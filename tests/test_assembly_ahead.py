@@ -52,7 +52,10 @@ def watch_pieces(folder: Path) -> PiecesWatch:
 
     def look() -> None:
         while not watch.is_set():
-            watch.most = max(watch.most, len(list(folder.rglob("*.pcm"))))
+            try:
+                watch.most = max(watch.most, len(list(folder.rglob("*.pcm"))))
+            except FileNotFoundError:  # a pieces folder removed while it was walked: look again
+                pass
             time.sleep(0.02)
 
     threading.Thread(target=look, daemon=True).start()
