@@ -5,6 +5,7 @@ Only runs of deployments are limited: a person running `narrate` on their own fi
 
 from __future__ import annotations
 
+from prefect.context import FlowRunContext
 from prefect.runtime import deployment
 
 from blocks.narration_storage import NarrationStorage
@@ -12,9 +13,22 @@ from tasks.allowed_places import allowed_roots, check_allowed
 from tasks.errors import NarrationInputError
 
 
+def deployment_of_this_run() -> str | None:
+    """The deployment this flow run belongs to, or the run it is nested in; None for a run started by hand.
+
+    A top-level run started by hand is known from the run in Prefect's context: Prefect's own lookup
+    reads the run again from the API there (10-20 ms, on the event loop, before the first request).
+    """
+    context = FlowRunContext.get()
+    run = context.flow_run if context is not None else None
+    if run is not None and run.deployment_id is None and run.parent_task_run_id is None:
+        return None
+    return deployment.get_id()
+
+
 def roots_for_this_run() -> list[str] | None:
     """The worker's allowed roots for a deployment run; None (no limit) for a run started by hand."""
-    return allowed_roots() if deployment.get_id() else None
+    return allowed_roots() if deployment_of_this_run() else None
 
 
 def enforce(roots: list[str] | None, **urls: str | None) -> None:

@@ -22,10 +22,9 @@ import fsspec
 from prefect import flow, get_run_logger
 from prefect.artifacts import acreate_markdown_artifact
 from prefect.deployments import run_deployment
-from prefect.runtime import deployment
 from pydantic import BaseModel, Field
 
-from flows.allowed import enforce, roots_for_this_run, within_storage
+from flows.allowed import deployment_of_this_run, enforce, roots_for_this_run, within_storage
 from flows.narrate import narrate
 from flows.parameters import NarrationOptions, NarrationRequest, document_options_of, request_for
 from speech_audio.encodings import OutputFormat
@@ -109,7 +108,7 @@ async def narrate_folder(
             result.skipped.append(document.url)
         else:
             pending.append(document)
-    use_deployments = fan_out if fan_out is not None else bool(deployment.get_id())
+    use_deployments = fan_out if fan_out is not None else bool(deployment_of_this_run())
     logger.info(
         "%d documents: %d unchanged, %d to narrate (%s)",
         len(found),
@@ -145,7 +144,7 @@ async def narrate_folder(
         async with slots:
             try:
                 run = await run_deployment(
-                    deployment.get_id() or FOLDER_DEPLOYMENT,
+                    deployment_of_this_run() or FOLDER_DEPLOYMENT,
                     parameters={
                         "source": source,
                         "output": output,
