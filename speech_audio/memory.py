@@ -12,6 +12,7 @@ so freed memory ends up spread over arenas nobody reuses; two arenas hold it in 
 Between a run's phases the memory freed inside the arenas is handed back too (`malloc_trim`): the
 answers and measurements of the synthesis phase are gone by then, and the last phase (subtitles and
 the manifest of a long book) then starts from what is in use, not from the synthesis phase's high water.
+During synthesis it is handed back once a minute of audio has been measured (`return_freed_memory_after`).
 """
 
 from __future__ import annotations
@@ -19,11 +20,17 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import functools
+import threading
 
 M_MMAP_THRESHOLD = -3
 M_ARENA_MAX = -8
 THRESHOLD_BYTES = 1 << 20
 ARENAS = 2
+# Seconds of audio measured between hand-backs during synthesis. A chunk's buffers under the threshold are
+# reused by the next chunk; handed back after every chunk, each next one faulted its pages in again (about
+# 700 page faults for a 3-second chunk: a 400-chunk run spent 3-5 s in the kernel). A chunk this long or
+# longer still hands back at once, as every chunk of a long book does.
+TRIM_AFTER_SECONDS = 60.0
 
 
 @functools.cache
@@ -57,3 +64,21 @@ def return_freed_memory() -> bool:
         return False
     trim.argtypes = [ctypes.c_size_t]
     return bool(trim(0))
+
+
+_since_last_trim = 0.0
+_since_last_trim_lock = threading.Lock()
+
+
+def return_freed_memory_after(seconds: float) -> bool:
+    """Count `seconds` of audio just measured; hand freed memory back once TRIM_AFTER_SECONDS have been.
+
+    True if memory went back (see return_freed_memory).
+    """
+    global _since_last_trim
+    with _since_last_trim_lock:
+        _since_last_trim += seconds
+        if _since_last_trim < TRIM_AFTER_SECONDS:
+            return False
+        _since_last_trim = 0.0
+    return return_freed_memory()

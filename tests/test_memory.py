@@ -32,3 +32,35 @@ def test_freed_heap_memory_goes_back_to_the_system():
     out = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, check=True).stdout.split()
     assert out[0] == "True"
     assert float(out[1]) > 25  # of the 44 MB freed between the kept blocks
+
+
+PACED_PROBE = textwrap.dedent(
+    """
+    from speech_audio.memory import TRIM_AFTER_SECONDS, return_freed_memory_after
+
+    def rss_mb():
+        with open("/proc/self/status") as status:
+            return next(int(line.split()[1]) for line in status if line.startswith("VmRSS")) / 1024
+
+    def free_between_kept():
+        blocks = [b"x" * (64 * 1024) for _ in range(800)]
+        kept = blocks[7::8]
+        del blocks
+        return kept
+
+    kept = [free_between_kept()]
+    short = [return_freed_memory_after(3.0) for _ in range(int(TRIM_AFTER_SECONDS // 3) - 1)]
+    before = rss_mb()
+    print(any(short), before - rss_mb() < 5, return_freed_memory_after(3.0), before - rss_mb() > 25)
+    kept.append(free_between_kept())
+    print(return_freed_memory_after(TRIM_AFTER_SECONDS))  # a long chunk hands back at once
+    """
+)
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="glibc's malloc_trim")
+def test_short_chunks_hand_freed_memory_back_once_a_minute_of_audio_is_measured():
+    """Each short chunk reuses what the last one freed: handing it back after every chunk only made the
+    next one fault its pages in again."""
+    lines = subprocess.run([sys.executable, "-c", PACED_PROBE], capture_output=True, text=True, check=True).stdout
+    assert lines.split() == ["False", "True", "True", "True", "True"]

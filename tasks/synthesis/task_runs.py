@@ -13,7 +13,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run, task_run
 
 from blocks.speech_provider import SpeechProvider
-from speech_audio.memory import return_freed_memory
+from speech_audio.memory import return_freed_memory_after
 from tasks.models import ChunkAudio, PlannedChunk
 from tasks.output import progress
 from tasks.output.assembly_ahead import ahead_for
@@ -90,7 +90,7 @@ async def synthesize_chunks(
 
         def measure(chunk: PlannedChunk, audio: ChunkAudio) -> None:
             analysis_of_new_chunk(store, audio, chunk.text, language, loudness)
-            return_freed_memory()  # a chunk's decoding and measuring leave the heap freed memory
+            return_freed_memory_after(audio.duration_seconds)  # decoding and measuring leave the heap freed memory
 
     try:
         return await synthesize_batch(
