@@ -14,7 +14,7 @@ from tasks.errors import NarrationInputError
 
 
 def deployment_of_this_run() -> str | None:
-    """The deployment this flow run belongs to, or the run it is nested in; None for a run started by hand.
+    """The deployment of this flow run, or of the deployment run it is nested in; None for a run started by hand.
 
     A top-level run started by hand is known from the run in Prefect's context: Prefect's own lookup
     reads the run again from the API there (10-20 ms, on the event loop, before the first request).

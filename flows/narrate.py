@@ -249,6 +249,7 @@ async def assemble_and_publish(
         if ahead is not None:
             ahead.start_discarding()
         sentences = timed_sentences(analyses, placements, assembled.timings)
+        _, subtitles = subtitle_files(sentences)
         chapter_entries, chapter_texts = await chapter_files(
             request, name, extension, output_kind, placements, analyses, chapters, assembled
         )
@@ -274,7 +275,7 @@ async def assemble_and_publish(
         manifest = build_manifest(facts, assembled, sentences, chapter_entries)
         manifest.settings_sha256 = request.settings_sha256()
         manifest.source_read_at = read_at.isoformat()
-        await publish_narration(quote(manifest), quote(sentences), manifest_url, chapter_texts)
+        await publish_narration(quote(manifest), quote(subtitles), manifest_url, chapter_texts)
         await asyncio.to_thread(prune_superseded, request.output, name, manifest)
     logger.info("narration written to %s (%.1f s)", manifest.audio, manifest.duration_seconds)
     return manifest

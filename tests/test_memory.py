@@ -49,8 +49,8 @@ PACED_PROBE = textwrap.dedent(
         return kept
 
     kept = [free_between_kept()]
-    short = [return_freed_memory_after(3.0) for _ in range(int(TRIM_AFTER_SECONDS // 3) - 1)]
     before = rss_mb()
+    short = [return_freed_memory_after(3.0) for _ in range(int(TRIM_AFTER_SECONDS // 3) - 1)]
     print(any(short), before - rss_mb() < 5, return_freed_memory_after(3.0), before - rss_mb() > 25)
     kept.append(free_between_kept())
     print(return_freed_memory_after(TRIM_AFTER_SECONDS))  # a long chunk hands back at once

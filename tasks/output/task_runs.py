@@ -20,7 +20,6 @@ from tasks.output.assembly import AssembledAudio, write_narration
 from tasks.output.chunk_analysis import ChunkAnalysis, analysis_for, recent_analysis
 from tasks.output.placement import ChunkPlacement
 from tasks.output.publishing import summary_markdown, write_subtitles_and_manifest, write_text
-from tasks.output.subtitles import TimedSentence, subtitle_files
 from tasks.store.chunk_store import ChunkStore
 
 AUDIO_CREATED_EVENT = "narration.audio.created"
@@ -79,31 +78,18 @@ async def assemble_audio(
 
 @task(name="publish-narration", cache_policy=NO_CACHE)
 async def publish_narration(
-    manifest: Manifest,
-    sentences: list[TimedSentence],
-    manifest_url: str,
-    other_files: dict[str, str] | None = None,
+    manifest: Manifest, subtitles: dict[str, str], manifest_url: str, other_files: dict[str, str] | None = None
 ) -> None:
-    """Shape the timed sentences into .srt and .vtt and write them (and any chapter files' subtitles), then the
-    manifest; an artifact; `narration.audio.created`.
+    """Write .srt, .vtt (and any chapter files' subtitles), then the manifest; an artifact; `narration.audio.created`.
 
-    The audio is in place when this runs, so its summary goes to the API while the subtitles are shaped
-    and written (a round trip of 25-55 ms, off the end of every run). Returns nothing: the caller holds
-    the manifest, and Prefect walks every field of a task's result.
+    Returns nothing: the caller holds the manifest, and Prefect walks every field of a task's result.
     """
-    summary = asyncio.ensure_future(
-        acreate_markdown_artifact(
-            markdown=summary_markdown(manifest), key="narration-summary", description=f"Narration {manifest.name}"
-        )
+    for url, text in (other_files or {}).items():
+        await asyncio.to_thread(write_text, url, text)
+    await asyncio.to_thread(write_subtitles_and_manifest, manifest, subtitles, manifest_url)
+    await acreate_markdown_artifact(
+        markdown=summary_markdown(manifest), key="narration-summary", description=f"Narration {manifest.name}"
     )
-    try:
-        for url, text in (other_files or {}).items():
-            await asyncio.to_thread(write_text, url, text)
-        await asyncio.to_thread(_write_subtitles_and_manifest, manifest, sentences, manifest_url)
-    except BaseException:
-        summary.cancel()
-        raise
-    await summary
     emit_event(
         event=AUDIO_CREATED_EVENT,
         resource={"prefect.resource.id": f"narration.audio.{manifest.audio}", "prefect.resource.name": manifest.name},
@@ -113,8 +99,3 @@ async def publish_narration(
             "manifest": manifest.model_dump(mode="json", exclude={"chunks", "sentences"}),
         },
     )
-
-
-def _write_subtitles_and_manifest(manifest: Manifest, sentences: list[TimedSentence], manifest_url: str) -> None:
-    _, subtitles = subtitle_files(sentences)
-    write_subtitles_and_manifest(manifest, subtitles, manifest_url)

@@ -1,10 +1,11 @@
 """How a narration's missing chunks are split into Prefect task runs.
 
-A task run costs 15-40 ms of the event loop before its first request, and batches start side by
-side, so each batch after the first delays the first requests (runs of a 400-chunk narration started
-seven at once lost about half a second; two at once still 20-30 ms and a slower first round). So a
-batch holds 64 rounds of the provider's cap: a retried batch repeats nothing paid for, since the retry
-skips what the failed attempt stored, and a long book still shows its progress batch by batch.
+A task run costs 15-20 ms of CPU on the event loop before its first request (more on a busy machine),
+and batches start side by side, so each batch after the first delays the first requests (runs of a
+400-chunk narration started seven at once lost about half a second). So a batch holds 64 rounds of the
+provider's cap. Its size changes nothing about retries: a retried batch repeats only the chunks whose
+requests failed (it skips what the failed attempt stored), so a run fails only where one chunk fails on
+every attempt, however many chunks share its batch.
 """
 
 from __future__ import annotations
