@@ -108,7 +108,8 @@ async def narrate_folder(
             result.skipped.append(document.url)
         else:
             pending.append(document)
-    use_deployments = fan_out if fan_out is not None else bool(deployment_of_this_run())
+    this_deployment = deployment_of_this_run()
+    use_deployments = fan_out if fan_out is not None else bool(this_deployment)
     logger.info(
         "%d documents: %d unchanged, %d to narrate (%s)",
         len(found),
@@ -144,7 +145,7 @@ async def narrate_folder(
         async with slots:
             try:
                 run = await run_deployment(
-                    deployment_of_this_run() or FOLDER_DEPLOYMENT,
+                    this_deployment or FOLDER_DEPLOYMENT,
                     parameters={
                         "source": source,
                         "output": output,

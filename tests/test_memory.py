@@ -9,17 +9,23 @@ import textwrap
 
 import pytest
 
-PROBE = textwrap.dedent(
-    """
-    from speech_audio.memory import return_freed_memory
+HEAP_WITH_HOLES = """
+def rss_mb():
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmRSS")) / 1024
 
-    def rss_mb():
-        with open("/proc/self/status") as status:
-            return next(int(line.split()[1]) for line in status if line.startswith("VmRSS")) / 1024
-
+def free_between_kept():
     blocks = [b"x" * (64 * 1024) for _ in range(800)]  # 50 MB in the heap (each under the mmap threshold)
     kept = blocks[7::8]  # one in eight stays: the rest is freed between them, where glibc cannot trim by itself
     del blocks
+    return kept
+"""
+
+PROBE = HEAP_WITH_HOLES + textwrap.dedent(
+    """
+    from speech_audio.memory import return_freed_memory
+
+    kept = free_between_kept()
     before = rss_mb()
     returned = return_freed_memory()
     print(returned, before - rss_mb())
@@ -34,19 +40,9 @@ def test_freed_heap_memory_goes_back_to_the_system():
     assert float(out[1]) > 25  # of the 44 MB freed between the kept blocks
 
 
-PACED_PROBE = textwrap.dedent(
+PACED_PROBE = HEAP_WITH_HOLES + textwrap.dedent(
     """
     from speech_audio.memory import TRIM_AFTER_SECONDS, return_freed_memory_after
-
-    def rss_mb():
-        with open("/proc/self/status") as status:
-            return next(int(line.split()[1]) for line in status if line.startswith("VmRSS")) / 1024
-
-    def free_between_kept():
-        blocks = [b"x" * (64 * 1024) for _ in range(800)]
-        kept = blocks[7::8]
-        del blocks
-        return kept
 
     kept = [free_between_kept()]
     before = rss_mb()
