@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from tasks.synthesis.gate import ProviderGate, gate_for
+from tasks.synthesis.gate import AWAITING_STORE_BYTES, ProviderGate, gate_for
 
 
 def test_requests_in_flight_never_exceed_the_cap():
@@ -96,3 +96,36 @@ def test_a_new_event_loop_gets_its_own_gate():
 
     first = asyncio.run(gate())  # kept alive, so its id cannot be reused
     assert asyncio.run(gate()) is not first
+
+
+def test_long_answers_waiting_for_their_store_hold_new_requests_back_but_never_below_the_cap():
+    """Long answers arriving together (a run's first round) are stored before more go out; short ones never wait."""
+    long_answer = AWAITING_STORE_BYTES // 3 + 1  # three of them fill the budget
+
+    async def main(size: int) -> tuple[int, int]:
+        gate = ProviderGate(cap=4)
+        in_hand = peak_in_hand = peak_in_flight = in_flight = 0
+
+        async def one() -> None:
+            nonlocal in_hand, peak_in_hand, in_flight, peak_in_flight
+            async with gate.answer_in_hand():
+                async with gate.request():
+                    in_flight += 1
+                    peak_in_flight = max(peak_in_flight, in_flight)
+                    await asyncio.sleep(0.005)  # the provider answers
+                    in_flight -= 1
+                with gate.awaiting_store(size):
+                    in_hand += 1
+                    peak_in_hand = max(peak_in_hand, in_hand)
+                    await asyncio.sleep(0.03)  # a slow check and store
+                    in_hand -= 1
+
+        await asyncio.gather(*(one() for _ in range(24)))
+        return peak_in_hand, peak_in_flight
+
+    long_in_hand, long_in_flight = asyncio.run(main(long_answer))
+    short_in_hand, short_in_flight = asyncio.run(main(1000))
+    # Without the byte bound, answers awaiting their store reach twice the cap (8) here.
+    assert long_in_hand <= 2 + 4  # under the budget's worth when the last requests left, plus those requests
+    assert long_in_flight == 4
+    assert short_in_hand == 8 and short_in_flight == 4

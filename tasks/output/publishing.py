@@ -20,7 +20,9 @@ def write_subtitles_and_manifest(manifest: Manifest, subtitles: dict[str, str], 
     """Write the .srt and .vtt texts (`subtitles` by format) where the manifest says, then the manifest itself."""
     for kind, text in subtitles.items():
         write_text(manifest.subtitles[kind], text)
-    write_text(manifest_url, manifest.model_dump_json(indent=2))
+    fs, path = fsspec.core.url_to_fs(manifest_url)
+    # straight to bytes: a long book's manifest is megabytes, and model_dump_json's str would be one copy more
+    write_bytes_atomic(fs, path, Manifest.__pydantic_serializer__.to_json(manifest, indent=2))
 
 
 def summary_markdown(manifest: Manifest) -> str:

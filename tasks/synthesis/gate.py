@@ -3,6 +3,11 @@
 - a cap on requests in flight (the block's `max_concurrency`);
 - a bound on answers in hand, waiting for their check and store (twice the cap), so a provider
   that answers faster than worker threads can check never piles answers up in memory;
+- a bound on the bytes of those answers: while AWAITING_STORE_BYTES of answers wait for their
+  check and store, no new request leaves. Long chunks (a minute or more of audio each) would
+  otherwise have twice the cap of them in memory at once when a burst of answers arrives
+  together, as at a run's start; answers of a sentence or two never reach it, and it holds
+  requests back only while the stores are behind;
 - a hold-off: after a 429, no request to that provider leaves this process until its
   Retry-After has passed, instead of each request meeting the limit again on its own (one
   429 answered per request cut throughput to a third of the provider's rate);
@@ -18,11 +23,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 from tasks.synthesis.per_loop import for_running_loop
 
 DEFAULT_HOLD_SECONDS = 1.0
+# About four minutes of 16 kHz PCM: answers of a few seconds each (a sentence or two) never fill it.
+AWAITING_STORE_BYTES = 8 << 20
 
 
 class ProviderGate:
@@ -33,6 +40,9 @@ class ProviderGate:
         self.requests_per_second = requests_per_second
         self._in_flight = asyncio.Semaphore(cap)
         self._in_hand = asyncio.Semaphore(2 * cap)
+        self._awaiting_store_bytes = 0
+        self._room_for_answers = asyncio.Event()
+        self._room_for_answers.set()
         self._held_until = 0.0
         self._next_start = 0.0
 
@@ -42,10 +52,24 @@ class ProviderGate:
         async with self._in_hand:
             yield
 
+    @contextlib.contextmanager
+    def awaiting_store(self, size: int) -> Iterator[None]:
+        """Counts an answer's `size` bytes while it is checked and stored."""
+        self._awaiting_store_bytes += size
+        if self._awaiting_store_bytes >= AWAITING_STORE_BYTES:
+            self._room_for_answers.clear()
+        try:
+            yield
+        finally:
+            self._awaiting_store_bytes -= size
+            if self._awaiting_store_bytes < AWAITING_STORE_BYTES:
+                self._room_for_answers.set()
+
     @contextlib.asynccontextmanager
     async def request(self) -> AsyncIterator[None]:
-        """Held while one request is in flight: waits for a slot, any hold-off, and the pace."""
+        """Held while one request is in flight: waits for a slot, room for its answer, any hold-off, and the pace."""
         async with self._in_flight:
+            await self._room_for_answers.wait()  # at the last moment: requests waiting for a slot passed it earlier
             await self._wait_out_hold_off()
             await self._wait_for_pace()
             yield

@@ -79,7 +79,8 @@ async def synthesize_one(
                     raise
                 ledger.end_attempt(chunk.key, characters, answer.billed_characters)
             try:
-                return await asyncio.to_thread(check_and_store, store, chunk, answer, engine.speed)
+                with gate.awaiting_store(len(answer.audio)):
+                    return await asyncio.to_thread(check_and_store, store, chunk, answer, engine.speed)
             except AudioCheckError as error:
                 if ledger.check_failed(chunk.key, error.reason):
                     raise ProviderError(
