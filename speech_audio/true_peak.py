@@ -89,7 +89,7 @@ def true_peak_dbfs(samples: np.ndarray) -> float:
     """
     if len(samples) == 0:
         return -math.inf
-    peak = float(np.abs(samples.astype(np.int32)).max()) * _ON_SAMPLE
+    peak = max(int(samples.max()), -int(samples.min())) * _ON_SAMPLE  # no widened copy of a long chunk
     for start in range(0, len(samples), BLOCK_SAMPLES):
         stop = min(start + BLOCK_SAMPLES, len(samples))
         first, last = max(0, start - _REACH), min(len(samples), stop + _REACH)
