@@ -9,9 +9,7 @@ A run per document (`documents_per_run=1`, runs of the `narrate` deployment) sho
 its own in the UI. A fleet narrating many documents does better with several per run (runs of this
 deployment, each narrating its share as subflows in one process): a flow run's process costs
 several CPU-seconds to start, and its documents share one provider gate and hand their slots of the
-provider's cap to each other instead of through the API. Such runs start seconds apart, so each also
-gets the other runs' documents as spares, and takes those nobody has started once its own are done
-(`flows/shared_work.py`): the first run up does not end while the later ones are still starting.
+provider's cap to each other instead of through the API.
 """
 
 from __future__ import annotations
@@ -29,11 +27,10 @@ from pydantic import BaseModel, Field
 from flows.allowed import deployment_of_this_run, enforce, roots_for_this_run, within_storage
 from flows.narrate import narrate
 from flows.parameters import NarrationOptions, NarrationRequest, document_options_of, request_for
-from flows.shared_work import narrate_own_then_spares, spares_for
 from speech_audio.encodings import OutputFormat
 from tasks.output.location import join_url
 from tasks.synthesis.block_loading import load_storage
-from tasks.text.sources import SourceDocument, scan_documents
+from tasks.text.sources import SourceDocument
 from tasks.text.task_runs import read_lexicon, scan_sources
 
 NARRATE_DEPLOYMENT = "narrate/narrate"
@@ -85,17 +82,6 @@ async def narrate_folder(
         list[str] | None,
         Field(description="Only these documents under the source (URLs as the scan lists them); empty: all."),
     ] = None,
-    help_other_runs: Annotated[
-        bool,
-        Field(
-            description="With several documents a run: once a run's own documents are done, it takes other runs' "
-            "documents that nobody has started (runs start seconds apart; the first would otherwise end early)."
-        ),
-    ] = True,
-    spare_documents: Annotated[
-        list[str] | None,
-        Field(description="Set by the folder's run for its runs: other runs' documents this run may take."),
-    ] = None,
 ) -> FolderResult:
     """Scan, compare with existing manifests, and narrate what changed (subflows, or deployment runs on a server)."""
     logger = get_run_logger()
@@ -133,24 +119,6 @@ async def narrate_folder(
     )
     slots = asyncio.Semaphore(max_parallel)
 
-    async def narrate_document(document: SourceDocument) -> bool:
-        """Narrate one document in this process; a failure is logged, and answers False."""
-        try:
-            await narrate(request_of(document))
-        except Exception as error:  # noqa: BLE001 - one document's failure is reported with the others'
-            logger.error("%s: %s", document.url, error)
-            return False
-        return True
-
-    async def current(document: SourceDocument) -> bool:
-        return await asyncio.to_thread(is_current, document, output, request_of(document), lexicon_version)
-
-    async def read_spares() -> list[SourceDocument]:
-        wanted = set(spare_documents or ())
-        spares = await asyncio.to_thread(scan_documents, source, document_options_of(options), roots=roots, only=wanted)
-        order = {url: number for number, url in enumerate(spare_documents or ())}
-        return sorted(spares, key=lambda document: order[document.url])
-
     async def one(document: SourceDocument) -> None:
         request = request_of(document)
         async with slots:
@@ -164,16 +132,14 @@ async def narrate_folder(
                     )
                     if not run.state or not run.state.is_completed():
                         raise RuntimeError(f"run {run.name} ended {run.state.name if run.state else 'without a state'}")
-                    result.narrated.append(document.url)
-                elif await narrate_document(document):
-                    result.narrated.append(document.url)
                 else:
-                    result.failed.append(document.url)
+                    await narrate(request)
+                result.narrated.append(document.url)
             except Exception as error:
                 logger.error("%s: %s", document.url, error)
                 result.failed.append(document.url)
 
-    async def share(group: list[SourceDocument], spares: list[str]) -> None:
+    async def share(group: list[SourceDocument]) -> None:
         """Several documents narrated by one run of this deployment; each counts as narrated once its
         manifest says so (a run that fails part-way has still narrated the rest)."""
         async with slots:
@@ -191,7 +157,6 @@ async def narrate_folder(
                         "storage": storage,
                         "options": options.model_dump(mode="json", exclude_unset=True) if options else None,
                         "documents": [document.url for document in group],
-                        "spare_documents": spares or None,
                     },
                     timeout=None,
                     as_subflow=True,
@@ -211,19 +176,9 @@ async def narrate_folder(
                 logger.error("%s: not narrated as scanned (its run ended %s)", document.url, ended)
                 result.failed.append(document.url)
 
-    attempted = len(pending)
     if use_deployments and documents_per_run > 1:
         groups = [pending[i : i + documents_per_run] for i in range(0, len(pending), documents_per_run)]
-        urls = [[document.url for document in group] for group in groups]
-        await asyncio.gather(
-            *(share(group, spares_for(urls, number) if help_other_runs else []) for number, group in enumerate(groups))
-        )
-    elif spare_documents and not use_deployments:
-        outcome = await narrate_own_then_spares(pending, read_spares, max_parallel, current, narrate_document)
-        result.narrated += outcome.narrated
-        result.skipped += outcome.skipped
-        result.failed += outcome.failed
-        attempted = len(outcome.narrated) + len(outcome.failed)
+        await asyncio.gather(*(share(group) for group in groups))
     else:
         await asyncio.gather(*(one(document) for document in pending))
     await acreate_markdown_artifact(
@@ -236,5 +191,5 @@ async def narrate_folder(
         ),
     )
     if result.failed:
-        raise RuntimeError(f"{len(result.failed)} of {attempted} documents failed: {', '.join(result.failed)}")
+        raise RuntimeError(f"{len(result.failed)} of {len(pending)} documents failed: {', '.join(result.failed)}")
     return result

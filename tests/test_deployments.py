@@ -168,9 +168,6 @@ def test_narrate_folder_gives_each_run_several_documents_and_a_failed_one_is_nar
         "output": str(out),
         "provider": "openai-speech/deployed",
         "documents_per_run": 2,
-        # Which run meets the refusal is timing; with runs helping each other, the document's own run would
-        # narrate it again after a helper failed it (tests/test_shared_work.py and the test below cover helping).
-        "help_other_runs": False,
     }
     before = len(runs_of(server, "narrate/narrate"))
     folder_runs_before = {r.id for r in runs_of(server, "narrate-folder/narrate-folder")}
@@ -200,37 +197,6 @@ def test_narrate_folder_gives_each_run_several_documents_and_a_failed_one_is_nar
             <= 0.05
         )
         assert manifest["duration_seconds"] > 1.0
-
-
-def test_runs_of_a_folders_shares_help_each_other_and_pay_for_each_document_once(server, emulator, tmp_path):
-    """Each run gets the other runs' documents as spares; whoever narrates a document, it is paid for once."""
-    folder, out = tmp_path / "docs", tmp_path / "out"
-    folder.mkdir()
-    names = ["one", "two", "three", "four", "five"]
-    for name in names:
-        (folder / f"{name}.txt").write_text(f"Document {name} is narrated by one run or another.", encoding="utf-8")
-    parameters = {
-        "source": str(folder),
-        "output": str(out),
-        "provider": "openai-speech/deployed",
-        "documents_per_run": 2,
-    }
-    folder_runs_before = {r.id for r in runs_of(server, "narrate-folder/narrate-folder")}
-    run = run_deployment(server, "narrate-folder/narrate-folder", parameters)
-    assert run.state.is_completed(), run.state.message
-    shares = [
-        r
-        for r in runs_of(server, "narrate-folder/narrate-folder")
-        if r.id not in folder_runs_before and r.parameters.get("documents")
-    ]
-    assert sorted(len(r.parameters["documents"]) for r in shares) == [1, 2, 2]
-    for share in shares:  # every other share's documents, and none of its own
-        assert sorted(share.parameters["spare_documents"] + share.parameters["documents"]) == sorted(
-            url for r in shares for url in r.parameters["documents"]
-        )
-    assert all(r.state.is_completed() for r in shares)
-    assert sorted(p.stem for p in out.glob("*.mp3")) == sorted(names)
-    assert emulator.served("openai") == len(names)  # one chunk each, each paid for once
 
 
 def test_a_folder_in_s3_is_narrated_by_runs_of_the_pool_within_the_providers_cap(server, emulator, moto):

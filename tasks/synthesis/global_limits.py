@@ -17,9 +17,8 @@ import math
 import weakref
 from collections.abc import AsyncIterator
 
-import httpx
 from prefect.client.orchestration import get_client
-from prefect.concurrency.asyncio import ConcurrencySlotAcquisitionError, concurrency, rate_limit
+from prefect.concurrency.asyncio import concurrency, rate_limit
 from prefect.exceptions import ObjectAlreadyExists
 
 from blocks.speech_provider import SpeechProvider
@@ -36,26 +35,6 @@ async def held_alone(name: str) -> AsyncIterator[None]:
         await _upsert(client, name, 1)
     async with concurrency(name, occupy=1, strict=True, lease_duration=LEASE_SECONDS):
         yield
-
-
-@contextlib.asynccontextmanager
-async def held_alone_if_free(name: str) -> AsyncIterator[bool]:
-    """Like held_alone, without waiting: True while held; False at once, holding nothing, when another has it."""
-    async with get_client() as client:
-        await _upsert(client, name, 1)
-    async with contextlib.AsyncExitStack() as holding:
-        try:
-            await holding.enter_async_context(
-                concurrency(name, occupy=1, strict=True, max_retries=0, lease_duration=LEASE_SECONDS)
-            )
-        except ConcurrencySlotAcquisitionError as error:
-            cause = error.__cause__
-            if not (isinstance(cause, httpx.HTTPStatusError) and cause.response.status_code == 423):
-                raise
-            held = False
-        else:
-            held = True
-        yield held
 
 
 # Subjects are held alone through a fixed set of limits per kind: a limit of its own for every output ever
