@@ -7,7 +7,8 @@
   check and store, no new request leaves. Long chunks (a minute or more of audio each) would
   otherwise have twice the cap of them in memory at once when a burst of answers arrives
   together, as at a run's start; answers of a sentence or two never reach it, and it holds
-  requests back only while the stores are behind;
+  requests back only while the stores are behind. A request held back this way keeps its slot of
+  the provider's global limit, if the block has one: memory, in that moment, comes first;
 - a hold-off: after a 429, no request to that provider leaves this process until its
   Retry-After has passed, instead of each request meeting the limit again on its own (one
   429 answered per request cut throughput to a third of the provider's rate);
