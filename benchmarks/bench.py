@@ -180,17 +180,19 @@ def b2(smoke: bool) -> list[Row]:
 
 
 def _peak_rss_of_cli(args: list[str], env: dict) -> tuple[float, float]:
+    """(peak RSS in MB, seconds) of one `narrate` command, measured by a small launcher (benchmarks/peak_rss.py
+    says why not from this process)."""
     started = time.perf_counter()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "flows.cli", *args, "--quiet"],
+    launched = subprocess.run(
+        [sys.executable, "-m", "benchmarks.peak_rss", sys.executable, "-m", "flows.cli", *args, "--quiet"],
         cwd=ROOT,
         env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        capture_output=True,
+        text=True,
     )
-    _, _, usage = os.wait4(process.pid, 0)
-    process.returncode = 0
-    return usage.ru_maxrss / 1024, time.perf_counter() - started
+    if launched.returncode != 0:
+        raise RuntimeError(f"narrate failed ({launched.returncode}): {launched.stderr[-2000:]}")
+    return int(launched.stdout) / 1024, time.perf_counter() - started
 
 
 def b3(emulator, server, smoke: bool) -> list[Row]:
