@@ -98,7 +98,7 @@ def test_a_new_event_loop_gets_its_own_gate():
     assert asyncio.run(gate()) is not first
 
 
-def test_long_answers_waiting_for_their_store_hold_new_requests_back_but_never_below_the_cap():
+def test_long_answers_waiting_for_their_store_hold_new_requests_back_and_short_ones_never_wait():
     """Long answers arriving together (a run's first round) are stored before more go out; short ones never wait."""
     long_answer = AWAITING_STORE_BYTES // 3 + 1  # three of them fill the budget
 

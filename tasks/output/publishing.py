@@ -11,18 +11,21 @@ from tasks.models import Manifest
 from tasks.store.atomic_files import write_bytes_atomic
 
 
-def write_text(url: str, text: str) -> None:
+def write_bytes(url: str, data: bytes) -> None:
     fs, path = fsspec.core.url_to_fs(url)
-    write_bytes_atomic(fs, path, text.encode("utf-8"))
+    write_bytes_atomic(fs, path, data)
+
+
+def write_text(url: str, text: str) -> None:
+    write_bytes(url, text.encode("utf-8"))
 
 
 def write_subtitles_and_manifest(manifest: Manifest, subtitles: dict[str, str], manifest_url: str) -> None:
     """Write the .srt and .vtt texts (`subtitles` by format) where the manifest says, then the manifest itself."""
     for kind, text in subtitles.items():
         write_text(manifest.subtitles[kind], text)
-    fs, path = fsspec.core.url_to_fs(manifest_url)
     # straight to bytes: a long book's manifest is megabytes, and model_dump_json's str would be one copy more
-    write_bytes_atomic(fs, path, Manifest.__pydantic_serializer__.to_json(manifest, indent=2))
+    write_bytes(manifest_url, Manifest.__pydantic_serializer__.to_json(manifest, indent=2))
 
 
 def summary_markdown(manifest: Manifest) -> str:
