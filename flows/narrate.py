@@ -23,11 +23,12 @@ from tasks.output import progress
 from tasks.output.assembly import AssembledAudio, segment_kind
 from tasks.output.assembly_ahead import AssemblyAhead
 from tasks.output.chunk_analysis import ChunkAnalysis
+from tasks.output.cues import SUBTITLE_FORMATS, Cue, shape_cues
 from tasks.output.location import check_writable, join_url, name_for
 from tasks.output.loudness import ceiling_for
 from tasks.output.manifest import NarrationFacts, build_manifest
 from tasks.output.placement import ChunkPlacement, place_chunks
-from tasks.output.subtitles import subtitle_files, timed_sentences
+from tasks.output.subtitles import timed_sentences
 from tasks.output.task_runs import analyse_chunks, assemble_audio, publish_narration
 from tasks.output.versions import newer_published, prune_superseded
 from tasks.store.local_lock import held_alone_on_disk, local_lock_path
@@ -108,13 +109,13 @@ async def chapter_files(
     analyses: list[ChunkAnalysis],
     chapters: list[tuple[str, int]],
     assembled: AssembledAudio,
-) -> tuple[list[ManifestChapter], dict[str, str]]:
+) -> tuple[list[ManifestChapter], dict[str, list[Cue]]]:
     """The manifest's chapters; with `split_chapters`, also one file per chapter (its segments are the
-    programme's, so nothing is encoded again) and its subtitles, returned as (url, text) to publish."""
+    programme's, so nothing is encoded again) and its subtitles' cues by url, to publish."""
     entries: list[ManifestChapter] = []
-    texts: dict[str, str] = {}
+    subtitles: dict[str, list[Cue]] = {}
     if not chapters:
-        return entries, texts
+        return entries, subtitles
     ends = [first for _, first in chapters[1:]] + [len(placements)]
     for number, ((title, first), end, (_, start_seconds, end_seconds)) in enumerate(
         zip(chapters, ends, assembled.chapters, strict=True), start=1
@@ -133,13 +134,13 @@ async def chapter_files(
                 [(title, 0)],
                 title,
             )
-            _, subtitles = subtitle_files(timed_sentences(analyses[first:end], part, audio.timings))
+            cues = shape_cues(timed_sentences(analyses[first:end], part, audio.timings))
             entry.audio = audio.url
-            for ext, text in subtitles.items():
+            for ext in SUBTITLE_FORMATS:
                 entry.subtitles[ext] = join_url(request.output, f"{stem}.{ext}")
-                texts[entry.subtitles[ext]] = text
+                subtitles[entry.subtitles[ext]] = cues
         entries.append(entry)
-    return entries, texts
+    return entries, subtitles
 
 
 def dry_run_plan(
@@ -249,8 +250,8 @@ async def assemble_and_publish(
         if ahead is not None:
             ahead.start_discarding()
         sentences = timed_sentences(analyses, placements, assembled.timings)
-        _, subtitles = subtitle_files(sentences)
-        chapter_entries, chapter_texts = await chapter_files(
+        cues = shape_cues(sentences)
+        chapter_entries, chapter_subtitles = await chapter_files(
             request, name, extension, output_kind, placements, analyses, chapters, assembled
         )
         facts = NarrationFacts(
@@ -275,7 +276,7 @@ async def assemble_and_publish(
         manifest = build_manifest(facts, assembled, sentences, chapter_entries)
         manifest.settings_sha256 = request.settings_sha256()
         manifest.source_read_at = read_at.isoformat()
-        await publish_narration(quote(manifest), quote(subtitles), manifest_url, chapter_texts)
+        await publish_narration(quote(manifest), quote(cues), manifest_url, quote(chapter_subtitles))
         await asyncio.to_thread(prune_superseded, request.output, name, manifest)
     logger.info("narration written to %s (%.1f s)", manifest.audio, manifest.duration_seconds)
     return manifest

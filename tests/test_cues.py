@@ -6,6 +6,7 @@ import html
 import math
 import unicodedata
 
+import fsspec
 import pysubs2
 import pytest
 from hypothesis import given, settings
@@ -13,6 +14,7 @@ from hypothesis import strategies as st
 
 from tasks.errors import NarrationInputError
 from tasks.output.cues import Cue, TimedSentence, TimedWord, render_srt, render_vtt, shape_cues
+from tasks.output.publishing import write_subtitle_file
 
 
 def is_cjk(character: str) -> bool:
@@ -287,3 +289,20 @@ def test_shaped_cues_survive_both_formats(sentences):
     assert read_back(render_srt(cues), "srt") == expected(cues)
     vtt = read_back(render_vtt(cues), "vtt")
     assert [(s, e, tuple(html.unescape(line) for line in lines)) for s, e, lines in vtt] == expected(cues)
+
+
+@pytest.mark.parametrize("folder", ["memory://subtitle-files", "local"])
+def test_subtitle_files_are_streamed_to_any_filesystem_as_rendered(folder, tmp_path):
+    folder = str(tmp_path) if folder == "local" else folder
+    write_subtitle_file(f"{folder}/book.srt", AWKWARD_CUES)
+    write_subtitle_file(f"{folder}/book.vtt", AWKWARD_CUES)
+    fs, root = fsspec.core.url_to_fs(folder)
+    assert fs.cat_file(f"{root}/book.srt").decode("utf-8") == render_srt(AWKWARD_CUES)
+    assert fs.cat_file(f"{root}/book.vtt").decode("utf-8") == render_vtt(AWKWARD_CUES)
+    assert sorted(p.rsplit("/", 1)[-1] for p in fs.ls(root, detail=False)) == ["book.srt", "book.vtt"]
+
+
+def test_a_subtitle_file_of_an_unknown_kind_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="subtitle format"):
+        write_subtitle_file(str(tmp_path / "book.ass"), AWKWARD_CUES)
+    assert list(tmp_path.iterdir()) == []  # nothing half-written left behind

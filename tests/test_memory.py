@@ -60,3 +60,14 @@ def test_short_chunks_hand_freed_memory_back_once_a_minute_of_audio_is_measured(
     next one fault its pages in again."""
     lines = subprocess.run([sys.executable, "-c", PACED_PROBE], capture_output=True, text=True, check=True).stdout
     assert lines.split() == ["False", "True", "True", "True", "True"]
+
+
+def test_a_long_books_manifest_repr_counts_its_chunks_and_sentences_instead_of_listing_them():
+    from tasks.models import Manifest, ManifestSentence
+
+    sentences = [ManifestSentence(start_seconds=i, end_seconds=i + 0.9, text=f"Sentence {i}.") for i in range(20_000)]
+    manifest = Manifest.model_construct(name="book", audio="memory://book.mp3", chunks=[], sentences=sentences)
+    text = repr(manifest)
+    assert "sentences=[…20000 items…]" in text and "chunks=[…0 items…]" in text
+    assert "name='book'" in text and len(text) < 500
+    assert manifest.sentences[19_999].text == "Sentence 19999."  # only the repr is shortened

@@ -10,10 +10,12 @@ within the sentence's measured span. SRT and WebVTT are written by `pysubs2`.
 from __future__ import annotations
 
 import bisect
+import io
 import math
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
+from typing import TextIO
 
 import pysubs2
 
@@ -42,7 +44,7 @@ _PENALTY_HARD_CUT = 2.0
 _DEGENERATE_BLEND = 0.05
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TimedWord:
     """A word as a provider timed it, in seconds from the start of the narration."""
 
@@ -51,7 +53,7 @@ class TimedWord:
     end: float
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TimedSentence:
     """A sentence and the span of its speech; `words` (optional) time its words more finely."""
 
@@ -61,7 +63,7 @@ class TimedSentence:
     words: tuple[TimedWord, ...] = ()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Cue:
     """One subtitle on screen: its time and its lines, top to bottom."""
 
@@ -84,7 +86,7 @@ def _is_cjk(character: str) -> bool:
     return bool(_CJK_CHAR.match(character))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _Unit:
     """The smallest piece a line or cue may be cut around: a word, or one CJK character with its marks."""
 
@@ -215,7 +217,7 @@ def _check_sentences(sentences: Sequence[TimedSentence]) -> None:
                 raise NarrationInputError(f"{field}.words", f"word {word.text!r} has a time that is not finite")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _Limits:
     max_seconds: float
     max_lines: int
@@ -487,10 +489,30 @@ def _subtitle_file(cues: Iterable[Cue], *, vtt: bool) -> pysubs2.SSAFile:
 
 def render_srt(cues: Iterable[Cue]) -> str:
     """SubRip text of the cues; their text is written as it is (SRT has no escapes)."""
-    # keep_ssa_tags: text in braces is the author's, not SubStation override tags to drop.
-    return _subtitle_file(cues, vtt=False).to_string("srt", keep_ssa_tags=True)
+    return _rendered(cues, "srt")
 
 
 def render_vtt(cues: Iterable[Cue]) -> str:
     """WebVTT text of the cues, with "&", "<" and ">" escaped."""
-    return _subtitle_file(cues, vtt=True).to_string("vtt", keep_ssa_tags=True)
+    return _rendered(cues, "vtt")
+
+
+def _rendered(cues: Iterable[Cue], kind: str) -> str:
+    text = io.StringIO()
+    write_subtitles(cues, kind, text)
+    return text.getvalue()
+
+
+SUBTITLE_FORMATS = ("srt", "vtt")
+
+
+def write_subtitles(cues: Iterable[Cue], kind: str, stream: TextIO) -> None:
+    """Write the cues as `kind` ("srt" or "vtt") to a text stream, as render_srt / render_vtt would.
+
+    Straight to the stream: a long book's subtitles are megabytes, and a rendered string would be held
+    (with its buffer's copy) beside the cues while it is written.
+    """
+    if kind not in SUBTITLE_FORMATS:
+        raise ValueError(f"subtitle format must be one of {SUBTITLE_FORMATS}, got {kind!r}")
+    # keep_ssa_tags: text in braces is the author's, not SubStation override tags to drop.
+    _subtitle_file(cues, vtt=kind == "vtt").to_file(stream, kind, keep_ssa_tags=True)

@@ -5,10 +5,13 @@ Once the manifest names the new audio, everything it points to is in place.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import fsspec
 
 from tasks.models import Manifest
-from tasks.store.atomic_files import write_bytes_atomic
+from tasks.output.cues import Cue, write_subtitles
+from tasks.store.atomic_files import make_file_atomic, write_bytes_atomic
 
 
 def write_bytes(url: str, data: bytes) -> None:
@@ -16,14 +19,22 @@ def write_bytes(url: str, data: bytes) -> None:
     write_bytes_atomic(fs, path, data)
 
 
-def write_text(url: str, text: str) -> None:
-    write_bytes(url, text.encode("utf-8"))
+def write_subtitle_file(url: str, cues: Sequence[Cue]) -> None:
+    """Write the cues to `url` as SubRip or WebVTT, by its suffix (.srt, .vtt), streamed to the file."""
+    kind = url.rpartition(".")[2]
+    fs, path = fsspec.core.url_to_fs(url)
+
+    def make(local_path: str) -> None:
+        with open(local_path, "w", encoding="utf-8", newline="") as stream:
+            write_subtitles(cues, kind, stream)
+
+    make_file_atomic(fs, path, make, suffix=f".{kind}")
 
 
-def write_subtitles_and_manifest(manifest: Manifest, subtitles: dict[str, str], manifest_url: str) -> None:
-    """Write the .srt and .vtt texts (`subtitles` by format) where the manifest says, then the manifest itself."""
-    for kind, text in subtitles.items():
-        write_text(manifest.subtitles[kind], text)
+def write_subtitles_and_manifest(manifest: Manifest, cues: Sequence[Cue], manifest_url: str) -> None:
+    """Write the cues to each subtitle file the manifest names (.srt, .vtt), then the manifest itself."""
+    for url in manifest.subtitles.values():
+        write_subtitle_file(url, cues)
     # straight to bytes: a long book's manifest is megabytes, and model_dump_json's str would be one copy more
     write_bytes(manifest_url, Manifest.__pydantic_serializer__.to_json(manifest, indent=2))
 

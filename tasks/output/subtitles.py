@@ -2,14 +2,15 @@
 
 Each chunk's sentence spans (tasks.output.chunk_analysis) are moved to where the chunk sits in
 the narration (its start, less the part trimmed off its front), then cut into readable cues
-(tasks.output.cues: at most 7 s, 2 lines of 42 characters, 16 for Chinese and Japanese).
+(tasks.output.cues: at most 7 s, 2 lines of 42 characters, 16 for Chinese and Japanese), which
+publishing writes as SRT and WebVTT.
 """
 
 from __future__ import annotations
 
 from tasks.output.assembly import ChunkTiming
 from tasks.output.chunk_analysis import ChunkAnalysis
-from tasks.output.cues import Cue, TimedSentence, render_srt, render_vtt, shape_cues
+from tasks.output.cues import TimedSentence
 from tasks.output.placement import ChunkPlacement
 
 MIN_SENTENCE_SECONDS = 0.05
@@ -31,9 +32,3 @@ def timed_sentences(
             sentences.append(TimedSentence(text=text, start=begin, end=finish))
             floor = finish
     return sentences
-
-
-def subtitle_files(sentences: list[TimedSentence]) -> tuple[list[Cue], dict[str, str]]:
-    """The cues, and the .srt and .vtt texts made from them."""
-    cues = shape_cues(sentences)
-    return cues, {"srt": render_srt(cues), "vtt": render_vtt(cues)}

@@ -18,8 +18,9 @@ from speech_audio.memory import return_large_buffers
 from tasks.models import ChunkAudio, Manifest, PlannedChunk
 from tasks.output.assembly import AssembledAudio, write_narration
 from tasks.output.chunk_analysis import ChunkAnalysis, analysis_for, recent_analysis
+from tasks.output.cues import Cue
 from tasks.output.placement import ChunkPlacement
-from tasks.output.publishing import summary_markdown, write_subtitles_and_manifest, write_text
+from tasks.output.publishing import summary_markdown, write_subtitle_file, write_subtitles_and_manifest
 from tasks.store.chunk_store import ChunkStore
 
 AUDIO_CREATED_EVENT = "narration.audio.created"
@@ -78,15 +79,19 @@ async def assemble_audio(
 
 @task(name="publish-narration", cache_policy=NO_CACHE)
 async def publish_narration(
-    manifest: Manifest, subtitles: dict[str, str], manifest_url: str, other_files: dict[str, str] | None = None
+    manifest: Manifest,
+    cues: list[Cue],
+    manifest_url: str,
+    chapter_subtitles: dict[str, list[Cue]] | None = None,
 ) -> None:
-    """Write .srt, .vtt (and any chapter files' subtitles), then the manifest; an artifact; `narration.audio.created`.
+    """Write .srt and .vtt (and each chapter file's, `chapter_subtitles` by url), then the manifest; an
+    artifact; `narration.audio.created`.
 
     Returns nothing: the caller holds the manifest, and Prefect walks every field of a task's result.
     """
-    for url, text in (other_files or {}).items():
-        await asyncio.to_thread(write_text, url, text)
-    await asyncio.to_thread(write_subtitles_and_manifest, manifest, subtitles, manifest_url)
+    for url, chapter_cues in (chapter_subtitles or {}).items():
+        await asyncio.to_thread(write_subtitle_file, url, chapter_cues)
+    await asyncio.to_thread(write_subtitles_and_manifest, manifest, cues, manifest_url)
     await acreate_markdown_artifact(
         markdown=summary_markdown(manifest), key="narration-summary", description=f"Narration {manifest.name}"
     )
