@@ -398,9 +398,11 @@ def main() -> int:
     args = parser.parse_args()
     wanted = set(args.only.upper().split(","))
     from benchmarks import fleet
+    from tests.graceful_stop import stop_like_ctrl_c_on_sigterm
     from tests.prefect_server import PrefectServer
     from tts_emulator.process import EmulatorProcess
 
+    stop_like_ctrl_c_on_sigterm()  # stopped by `timeout` or `kill`, it still stops its servers
     emulator = EmulatorProcess("--speech", "tone")
     server = PrefectServer() if wanted & {"B3", "B6"} else None
     rows: list[Row] = []

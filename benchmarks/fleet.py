@@ -270,6 +270,9 @@ def b7(smoke: bool) -> list[Row]:
 
 
 if __name__ == "__main__":  # python -m benchmarks.fleet [--smoke] [--sqlite|--postgres]
+    from tests.graceful_stop import stop_like_ctrl_c_on_sigterm
+
+    stop_like_ctrl_c_on_sigterm()  # stopped by `timeout` or `kill`, it still stops its servers and workers
     kinds = [k for k, flag in (("PostgreSQL", "--postgres"), ("SQLite", "--sqlite")) if flag in sys.argv]
     for kind in kinds or ["PostgreSQL", "SQLite"]:
         outcome = run_fleet(kind, SMOKE if "--smoke" in sys.argv else FULL)

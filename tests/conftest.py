@@ -20,6 +20,10 @@ os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 
 import pytest  # noqa: E402
 
+from tests.graceful_stop import stop_like_ctrl_c_on_sigterm  # noqa: E402
+
+stop_like_ctrl_c_on_sigterm()  # a suite stopped by `timeout` or CI still stops the servers it started
+
 
 @pytest.fixture(scope="session")
 def prefect_api_url():
