@@ -30,11 +30,11 @@ FULL_SCALE = 32768.0
 # (64 kbps) added nothing at the target but up to 1.4 dB to chunks driven 20 dB into the limiter;
 # Opus (32 kbps) up to 0.3 dB at the target (2.7 dB driven hot); FFmpeg's AAC (64 kbps) up to 2 dB
 # (3.1 dB). Each ceiling keeps speech at the target under -1 dBTP once decoded. MP3's is -2, not
-# -3: limiting peaky speech to -3 cost the programme 0.75 LU of its target. A chunk driven far into the
-# limiter can still decode above -1, depending on where the codec's frames fall on it: sibilant speech
-# (en-gb) driven 20 dB in decoded above -1 at 5 of 16 alignments, up to -0.25 dBTP (still above -1 at
-# 2 of 16 with a -3 ceiling), and 10 dB in at 1 of 16; 4 dB in, never. Only a check of the encoded
-# audio would hold -1 for such chunks.
+# -3: limiting peaky speech to -3 cost the programme 0.75 LU of its target. The loudest target a request
+# accepts (-10 LUFS) drives espeak-ng speech 10-12 dB into the limiter; MP3 then decodes at -1.35 dBTP
+# at most, wherever the codec's frames fall (16 offsets tried). Driven 20 dB in, which no target reaches,
+# speech decodes above -1 at 2-4 of 16 offsets (up to -0.1 dBTP): only a check of the encoded audio
+# would hold -1 there.
 CEILING_DBTP_FOR: dict[AudioKind, float] = {
     AudioKind.MP3: -2.0,
     AudioKind.OPUS: -2.0,
