@@ -403,10 +403,11 @@ def main() -> int:
     from tts_emulator.process import EmulatorProcess
 
     stop_like_ctrl_c_on_sigterm()  # stopped by `timeout` or `kill`, it still stops its servers
-    emulator = EmulatorProcess("--speech", "tone")
-    server = PrefectServer() if wanted & {"B3", "B6"} else None
+    emulator = server = None
     rows: list[Row] = []
     try:
+        emulator = EmulatorProcess("--speech", "tone")
+        server = PrefectServer() if wanted & {"B3", "B6"} else None
         if "B2" in wanted:
             rows += b2(args.smoke)
         if wanted & {"B1", "B4", "B4B", "B5"}:
@@ -426,7 +427,8 @@ def main() -> int:
         if "B7" in wanted:  # its own servers, databases and emulator, started and stopped inside
             rows += fleet.b7(args.smoke)
     finally:
-        emulator.stop()
+        if emulator:
+            emulator.stop()
         if server:
             server.stop()
     print(

@@ -109,11 +109,11 @@ async def chapter_files(
     analyses: list[ChunkAnalysis],
     chapters: list[tuple[str, int]],
     assembled: AssembledAudio,
-) -> tuple[list[ManifestChapter], dict[str, list[Cue]]]:
+) -> tuple[list[ManifestChapter], dict[str, tuple[str, list[Cue]]]]:
     """The manifest's chapters; with `split_chapters`, also one file per chapter (its segments are the
-    programme's, so nothing is encoded again) and its subtitles' cues by url, to publish."""
+    programme's, so nothing is encoded again) and its subtitles, url -> (format, cues), to publish."""
     entries: list[ManifestChapter] = []
-    subtitles: dict[str, list[Cue]] = {}
+    subtitles: dict[str, tuple[str, list[Cue]]] = {}
     if not chapters:
         return entries, subtitles
     ends = [first for _, first in chapters[1:]] + [len(placements)]
@@ -134,11 +134,11 @@ async def chapter_files(
                 [(title, 0)],
                 title,
             )
-            cues = shape_cues(timed_sentences(analyses[first:end], part, audio.timings))
+            chapter_cues = shape_cues(timed_sentences(analyses[first:end], part, audio.timings))
             entry.audio = audio.url
             for ext in SUBTITLE_FORMATS:
                 entry.subtitles[ext] = join_url(request.output, f"{stem}.{ext}")
-                subtitles[entry.subtitles[ext]] = cues
+                subtitles[entry.subtitles[ext]] = (ext, chapter_cues)
         entries.append(entry)
     return entries, subtitles
 
@@ -250,7 +250,7 @@ async def assemble_and_publish(
         if ahead is not None:
             ahead.start_discarding()
         sentences = timed_sentences(analyses, placements, assembled.timings)
-        cues = shape_cues(sentences)
+        subtitle_cues = shape_cues(sentences)
         chapter_entries, chapter_subtitles = await chapter_files(
             request, name, extension, output_kind, placements, analyses, chapters, assembled
         )
@@ -276,7 +276,7 @@ async def assemble_and_publish(
         manifest = build_manifest(facts, assembled, sentences, chapter_entries)
         manifest.settings_sha256 = request.settings_sha256()
         manifest.source_read_at = read_at.isoformat()
-        await publish_narration(quote(manifest), quote(cues), manifest_url, quote(chapter_subtitles))
+        await publish_narration(quote(manifest), quote(subtitle_cues), manifest_url, quote(chapter_subtitles))
         await asyncio.to_thread(prune_superseded, request.output, name, manifest)
     logger.info("narration written to %s (%.1f s)", manifest.audio, manifest.duration_seconds)
     return manifest

@@ -161,8 +161,10 @@ class Manifest(BaseModel):
     )
 
     def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
-        # Its chunks and sentences are counted, not listed: a long book's repr was megabytes, and it is
-        # made even unasked (asyncio's runner formats its main task's result as it exits, twice).
+        # Its chunks and sentences are counted, not listed: a long book's repr was megabytes, and it is made
+        # even unasked. As asyncio.run (Python 3.11) exits, it looks up its SIGINT handler with
+        # signal.getsignal, whose enum conversion fails and formats the handler into its error message: a
+        # partial holding the main task, whose repr includes the task's result, this manifest. Twice.
         for name, value in super().__repr_args__():
             yield name, _Counted(len(value)) if name in ("chunks", "sentences") else value
 

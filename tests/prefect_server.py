@@ -104,22 +104,25 @@ class PrefectServer:
         self.env.update(settings or {})
         self.log = Path(self.home) / "server.log"
         self._processes: list[subprocess.Popen] = []
-        if database_url:
-            self.cli("server", "database", "upgrade", "-y", timeout=start_timeout)
-        self.process = self.spawn(
-            [PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(self.port)], self.log
-        )
-        deadline = time.monotonic() + start_timeout
-        while True:
-            try:
-                if httpx.get(f"{self.api_url}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"prefect server did not start: {self.log.read_text()[-3000:]}")
-            time.sleep(0.5)
+        try:
+            if database_url:
+                self.cli("server", "database", "upgrade", "-y", timeout=start_timeout)
+            self.process = self.spawn(
+                [PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(self.port)], self.log
+            )
+            deadline = time.monotonic() + start_timeout
+            while True:
+                try:
+                    if httpx.get(f"{self.api_url}/health", timeout=2).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"prefect server did not start: {self.log.read_text()[-3000:]}")
+                time.sleep(0.5)
+        except BaseException:  # interrupted while starting too (Ctrl-C, SIGTERM): leave nothing running
+            self.stop()
+            raise
 
     def spawn(self, command: list[str], log: Path, env: Mapping[str, str] | None = None) -> subprocess.Popen:
         with log.open("ab") as output:

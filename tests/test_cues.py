@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import io
 import math
 import unicodedata
 
@@ -13,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tasks.errors import NarrationInputError
-from tasks.output.cues import Cue, TimedSentence, TimedWord, render_srt, render_vtt, shape_cues
+from tasks.output.cues import Cue, TimedSentence, TimedWord, shape_cues, write_subtitles
 from tasks.output.publishing import write_subtitle_file
 
 
@@ -35,6 +36,20 @@ def squeeze(text: str) -> str:
 # ---------------------------------------------------------------- properties for any input
 
 LATIN = ["Hello", "world,", "Dr.", "Smith;", "1,234,567", "e.g.", "a", "naïve", "x" * 61, "—", "well:", "ends."]
+
+
+def render_srt(cues: list[Cue]) -> str:
+    text = io.StringIO()
+    write_subtitles(cues, "srt", text)
+    return text.getvalue()
+
+
+def render_vtt(cues: list[Cue]) -> str:
+    text = io.StringIO()
+    write_subtitles(cues, "vtt", text)
+    return text.getvalue()
+
+
 AWKWARD = ["a-->b", "<b>bold</b>", "AT&T", "{curly}", r"C:\new", r"\N", "🙂"]
 CJK = ["你好", "世界。", "今天天气很好，", "東京", "カタカナ、", "「引用」", "我用", "天" * 40]
 
@@ -294,8 +309,8 @@ def test_shaped_cues_survive_both_formats(sentences):
 @pytest.mark.parametrize("folder", ["memory://subtitle-files", "local"])
 def test_subtitle_files_are_streamed_to_any_filesystem_as_rendered(folder, tmp_path):
     folder = str(tmp_path) if folder == "local" else folder
-    write_subtitle_file(f"{folder}/book.srt", AWKWARD_CUES)
-    write_subtitle_file(f"{folder}/book.vtt", AWKWARD_CUES)
+    write_subtitle_file(f"{folder}/book.srt", "srt", AWKWARD_CUES)
+    write_subtitle_file(f"{folder}/book.vtt", "vtt", AWKWARD_CUES)
     fs, root = fsspec.core.url_to_fs(folder)
     assert fs.cat_file(f"{root}/book.srt").decode("utf-8") == render_srt(AWKWARD_CUES)
     assert fs.cat_file(f"{root}/book.vtt").decode("utf-8") == render_vtt(AWKWARD_CUES)
@@ -304,5 +319,5 @@ def test_subtitle_files_are_streamed_to_any_filesystem_as_rendered(folder, tmp_p
 
 def test_a_subtitle_file_of_an_unknown_kind_is_refused(tmp_path):
     with pytest.raises(ValueError, match="subtitle format"):
-        write_subtitle_file(str(tmp_path / "book.ass"), AWKWARD_CUES)
+        write_subtitle_file(str(tmp_path / "book.ass"), "ass", AWKWARD_CUES)
     assert list(tmp_path.iterdir()) == []  # nothing half-written left behind

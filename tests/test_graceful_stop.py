@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -35,6 +36,8 @@ def _stop_and_check(command: list[str], cwd: Path) -> None:
     process = subprocess.Popen(
         command, cwd=cwd, env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE, text=True
     )
+    watchdog = threading.Timer(60, process.kill)  # a process that never prints its server's pid fails, not hangs
+    watchdog.start()
     server = None
     try:
         assert process.stdout is not None
@@ -51,6 +54,7 @@ def _stop_and_check(command: list[str], cwd: Path) -> None:
             time.sleep(0.05)
         assert not _alive(server), "the server outlived the process that started it"
     finally:
+        watchdog.cancel()
         process.kill()
         process.wait()
         if server is not None and _alive(server):
@@ -58,11 +62,10 @@ def _stop_and_check(command: list[str], cwd: Path) -> None:
 
 
 def test_a_script_stopped_by_sigterm_runs_its_finally_and_stops_its_server(tmp_path):
-    script = START_SERVER + textwrap.dedent(
+    script = "from tests.graceful_stop import stop_like_ctrl_c_on_sigterm\nstop_like_ctrl_c_on_sigterm()\n"
+    script += START_SERVER + textwrap.dedent(  # its pid is printed once the handler is in place
         """
-        from tests.graceful_stop import stop_like_ctrl_c_on_sigterm
         import time
-        stop_like_ctrl_c_on_sigterm()
         try:
             time.sleep(60)
         finally:
@@ -84,3 +87,9 @@ def test_a_suite_stopped_by_sigterm_tears_its_fixtures_down(tmp_path):
         "def test_waits(server):\n    time.sleep(60)\n"
     )
     _stop_and_check([sys.executable, "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider", str(tmp_path)], tmp_path)
+
+
+def test_this_suite_is_stopped_that_way_too():
+    from tests import graceful_stop
+
+    assert signal.getsignal(signal.SIGTERM) is graceful_stop._interrupt  # installed by tests/conftest.py

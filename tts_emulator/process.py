@@ -23,11 +23,14 @@ class EmulatorProcess:
                 [sys.executable, "-m", "tts_emulator.cli", "--port", "0", *args], stdout=log, stderr=subprocess.STDOUT
             )
         deadline = time.monotonic() + start_timeout
-        while "listening on" not in (first := self.log.read_text().split("\n", 1)[0]):
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"emulator did not start: {self.log.read_text()[-2000:]}")
-            time.sleep(0.05)
+        try:
+            while "listening on" not in (first := self.log.read_text().split("\n", 1)[0]):
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"emulator did not start: {self.log.read_text()[-2000:]}")
+                time.sleep(0.05)
+        except BaseException:  # interrupted while starting too (Ctrl-C, SIGTERM): leave nothing running
+            self.stop()
+            raise
         self.url = first.rsplit(" ", 1)[-1].strip()
         self.control = httpx.Client(base_url=self.url, timeout=10)
 

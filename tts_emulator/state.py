@@ -13,7 +13,7 @@ Counters per route, and what each one means:
   `throttled`: 429 from the concurrency or rate limit (never billed); `in_flight`, `max_in_flight`;
 - `mean_in_flight`: requests in flight averaged over time between the first request's arrival and the
   last answer (`in_flight_span_seconds`), idle gaps included: how much of a cap a fleet of clients kept
-  in use while it had work (the fleet benchmark, B7); a snapshot taken mid-run counts up to now.
+  in use while it had work (the fleet benchmark); a snapshot taken mid-run counts up to now.
 """
 
 from __future__ import annotations

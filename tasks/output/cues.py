@@ -10,7 +10,6 @@ within the sentence's measured span. SRT and WebVTT are written by `pysubs2`.
 from __future__ import annotations
 
 import bisect
-import io
 import math
 import re
 from collections.abc import Iterable, Iterator, Sequence
@@ -487,27 +486,12 @@ def _subtitle_file(cues: Iterable[Cue], *, vtt: bool) -> pysubs2.SSAFile:
     return subtitles
 
 
-def render_srt(cues: Iterable[Cue]) -> str:
-    """SubRip text of the cues; their text is written as it is (SRT has no escapes)."""
-    return _rendered(cues, "srt")
-
-
-def render_vtt(cues: Iterable[Cue]) -> str:
-    """WebVTT text of the cues, with "&", "<" and ">" escaped."""
-    return _rendered(cues, "vtt")
-
-
-def _rendered(cues: Iterable[Cue], kind: str) -> str:
-    text = io.StringIO()
-    write_subtitles(cues, kind, text)
-    return text.getvalue()
-
-
 SUBTITLE_FORMATS = ("srt", "vtt")
 
 
 def write_subtitles(cues: Iterable[Cue], kind: str, stream: TextIO) -> None:
-    """Write the cues as `kind` ("srt" or "vtt") to a text stream, as render_srt / render_vtt would.
+    """Write the cues to a text stream as `kind`: "srt" (text as written: SubRip has no escapes) or "vtt"
+    ("&", "<" and ">" escaped).
 
     Straight to the stream: a long book's subtitles are megabytes, and a rendered string would be held
     (with its buffer's copy) beside the cues while it is written.

@@ -32,9 +32,9 @@ FULL_SCALE = 32768.0
 # (3.1 dB). Each ceiling keeps speech at the target under -1 dBTP once decoded. MP3's is -2, not
 # -3: limiting peaky speech to -3 cost the programme 0.75 LU of its target. The loudest target a request
 # accepts (-10 LUFS) drives espeak-ng speech 10-12 dB into the limiter; MP3 then decodes at -1.35 dBTP
-# at most, wherever the codec's frames fall (16 offsets tried). Driven 20 dB in, which no target reaches,
-# speech decodes above -1 at 2-4 of 16 offsets (up to -0.1 dBTP): only a check of the encoded audio
-# would hold -1 there.
+# at most, wherever the codec's frames fall (16 offsets across a frame tried). Driven 20 dB in, which no
+# target reaches, speech decodes above -1 at up to 7 of 16 offsets (up to +0.1 dBTP): only a check of the
+# encoded audio would hold -1 there.
 CEILING_DBTP_FOR: dict[AudioKind, float] = {
     AudioKind.MP3: -2.0,
     AudioKind.OPUS: -2.0,

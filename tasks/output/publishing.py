@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import fsspec
 
 from tasks.models import Manifest
-from tasks.output.cues import Cue, write_subtitles
+from tasks.output.cues import SUBTITLE_FORMATS, Cue, write_subtitles
 from tasks.store.atomic_files import make_file_atomic, write_bytes_atomic
 
 
@@ -19,9 +19,10 @@ def write_bytes(url: str, data: bytes) -> None:
     write_bytes_atomic(fs, path, data)
 
 
-def write_subtitle_file(url: str, cues: Sequence[Cue]) -> None:
-    """Write the cues to `url` as SubRip or WebVTT, by its suffix (.srt, .vtt), streamed to the file."""
-    kind = url.rpartition(".")[2]
+def write_subtitle_file(url: str, kind: str, cues: Sequence[Cue]) -> None:
+    """Write the cues to `url` as `kind` ("srt" or "vtt"), streamed to the file."""
+    if kind not in SUBTITLE_FORMATS:
+        raise ValueError(f"subtitle format must be one of {SUBTITLE_FORMATS}, got {kind!r}")
     fs, path = fsspec.core.url_to_fs(url)
 
     def make(local_path: str) -> None:
@@ -33,8 +34,8 @@ def write_subtitle_file(url: str, cues: Sequence[Cue]) -> None:
 
 def write_subtitles_and_manifest(manifest: Manifest, cues: Sequence[Cue], manifest_url: str) -> None:
     """Write the cues to each subtitle file the manifest names (.srt, .vtt), then the manifest itself."""
-    for url in manifest.subtitles.values():
-        write_subtitle_file(url, cues)
+    for kind, url in manifest.subtitles.items():
+        write_subtitle_file(url, kind, cues)
     # straight to bytes: a long book's manifest is megabytes, and model_dump_json's str would be one copy more
     write_bytes(manifest_url, Manifest.__pydantic_serializer__.to_json(manifest, indent=2))
 

@@ -82,15 +82,15 @@ async def publish_narration(
     manifest: Manifest,
     cues: list[Cue],
     manifest_url: str,
-    chapter_subtitles: dict[str, list[Cue]] | None = None,
+    chapter_subtitles: dict[str, tuple[str, list[Cue]]] | None = None,
 ) -> None:
-    """Write .srt and .vtt (and each chapter file's, `chapter_subtitles` by url), then the manifest; an
-    artifact; `narration.audio.created`.
+    """Write .srt and .vtt (and each chapter file's, `chapter_subtitles`: url -> (format, cues)), then the
+    manifest; an artifact; `narration.audio.created`.
 
     Returns nothing: the caller holds the manifest, and Prefect walks every field of a task's result.
     """
-    for url, chapter_cues in (chapter_subtitles or {}).items():
-        await asyncio.to_thread(write_subtitle_file, url, chapter_cues)
+    for url, (kind, chapter_cues) in (chapter_subtitles or {}).items():
+        await asyncio.to_thread(write_subtitle_file, url, kind, chapter_cues)
     await asyncio.to_thread(write_subtitles_and_manifest, manifest, cues, manifest_url)
     await acreate_markdown_artifact(
         markdown=summary_markdown(manifest), key="narration-summary", description=f"Narration {manifest.name}"

@@ -2,7 +2,7 @@
 
 Why not one lease per run: a run used to take its slots once for its whole synthesis phase, and in a
 fleet most of that phase is the run's own work (task runs, checking, storing and measuring answers),
-so the cap sat idle while held: in the fleet benchmark (B7) a run held 4 slots for 5.7 s to make 0.5 s
+so the cap sat idle while held: in the fleet benchmark a run held 4 slots for 5.7 s to make 0.5 s
 of requests, and 11 % of the cap was in use. Why not Prefect's `concurrency()` per request: it costs
 an acquisition, an immediate lease renewal (in a thread of its own, with a client of its own) and a
 release, and under contention it waits what the server says, which grows to 30 s while a slot stays

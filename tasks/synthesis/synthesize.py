@@ -65,7 +65,7 @@ async def synthesize_one(
     async def attempt() -> ChunkAudio:
         async with gate.answer_in_hand():
             # The global slot outside the local gate: a request waiting for the gate already waits in the
-            # slot pool, so a finished request hands its slot over instead of releasing it (B1: 400
+            # slot pool, so a finished request hands its slot over instead of releasing it (400
             # chunks took 4.7 s longer the other way round, two API calls per request).
             async with provider_slot(engine.label, engine.block), gate.request():
                 await take_global_rate(engine.label, engine.block)
