@@ -16,7 +16,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 from uuid import UUID
@@ -41,6 +41,25 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def status_of(url: str, timeout: float) -> int | None:
+    """The HTTP status `url` answers with, or None while nothing answers there."""
+    try:
+        return httpx.get(url, timeout=timeout).status_code
+    except httpx.HTTPError:
+        return None
+
+
+def wait_until_ready(
+    process: subprocess.Popen, ready: Callable[[], bool], timeout: float, interval: float, failure: Callable[[], str]
+) -> None:
+    """Poll `ready()` until it holds; RuntimeError(failure()) if `process` exits or `timeout` passes first."""
+    deadline = time.monotonic() + timeout
+    while not ready():
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(failure())
+        time.sleep(interval)
 
 
 def stop_process_group(process: subprocess.Popen, timeout: float = 20) -> None:
@@ -110,16 +129,13 @@ class PrefectServer:
             self.process = self.spawn(
                 [PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(self.port)], self.log
             )
-            deadline = time.monotonic() + start_timeout
-            while True:
-                try:
-                    if httpx.get(f"{self.api_url}/health", timeout=2).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if self.process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"prefect server did not start: {self.log.read_text()[-3000:]}")
-                time.sleep(0.5)
+            wait_until_ready(
+                self.process,
+                lambda: status_of(f"{self.api_url}/health", timeout=2) == 200,
+                start_timeout,
+                0.5,
+                lambda: f"prefect server did not start: {self.log.read_text()[-3000:]}",
+            )
         except BaseException:  # interrupted while starting too (Ctrl-C, SIGTERM): leave nothing running
             self.stop()
             raise

@@ -5,12 +5,9 @@ from __future__ import annotations
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-import httpx
-
-from tests.prefect_server import ROOT, free_port, stop_process_group
+from tests.prefect_server import ROOT, free_port, status_of, stop_process_group, wait_until_ready
 
 
 class MotoServer:
@@ -26,16 +23,17 @@ class MotoServer:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                httpx.get(self.url, timeout=1)
-                break
-            except httpx.HTTPError:
-                if self.process.poll() is not None or time.monotonic() > deadline:
-                    self.stop()
-                    raise RuntimeError(f"moto did not start: {self.log.read_text()[-2000:]}") from None
-                time.sleep(0.2)
+        try:
+            wait_until_ready(
+                self.process,
+                lambda: status_of(self.url, timeout=1) is not None,
+                60,
+                0.2,
+                lambda: f"moto did not start: {self.log.read_text()[-2000:]}",
+            )
+        except BaseException:  # interrupted while starting too (Ctrl-C, SIGTERM): leave nothing running
+            self.stop()
+            raise
 
     @property
     def storage_options(self) -> dict:

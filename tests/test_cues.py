@@ -38,15 +38,9 @@ def squeeze(text: str) -> str:
 LATIN = ["Hello", "world,", "Dr.", "Smith;", "1,234,567", "e.g.", "a", "naïve", "x" * 61, "—", "well:", "ends."]
 
 
-def render_srt(cues: list[Cue]) -> str:
+def rendered(cues: list[Cue], kind: str) -> str:
     text = io.StringIO()
-    write_subtitles(cues, "srt", text)
-    return text.getvalue()
-
-
-def render_vtt(cues: list[Cue]) -> str:
-    text = io.StringIO()
-    write_subtitles(cues, "vtt", text)
+    write_subtitles(cues, kind, text)
     return text.getvalue()
 
 
@@ -282,13 +276,13 @@ def expected(cues: list[Cue]) -> list[tuple[int, int, tuple[str, ...]]]:
 
 
 def test_srt_keeps_the_text_as_written_and_reads_back():
-    srt = render_srt(AWKWARD_CUES)
+    srt = rendered(AWKWARD_CUES, "srt")
     assert "if a --> b then\n<b>c</b> & {d}\n" in srt
     assert read_back(srt, "srt") == expected(AWKWARD_CUES)
 
 
 def test_vtt_starts_with_its_header_escapes_markup_and_reads_back():
-    vtt = render_vtt(AWKWARD_CUES)
+    vtt = rendered(AWKWARD_CUES, "vtt")
     assert vtt.startswith("WEBVTT")
     text_lines = [line for line in vtt.splitlines()[1:] if line and "-->" in line and not line[0].isdigit()]
     assert text_lines == []  # "-->" appears only in timing lines
@@ -301,8 +295,8 @@ def test_vtt_starts_with_its_header_escapes_markup_and_reads_back():
 @given(timed_sentences())
 def test_shaped_cues_survive_both_formats(sentences):
     cues = shape_cues(sentences)
-    assert read_back(render_srt(cues), "srt") == expected(cues)
-    vtt = read_back(render_vtt(cues), "vtt")
+    assert read_back(rendered(cues, "srt"), "srt") == expected(cues)
+    vtt = read_back(rendered(cues, "vtt"), "vtt")
     assert [(s, e, tuple(html.unescape(line) for line in lines)) for s, e, lines in vtt] == expected(cues)
 
 
@@ -312,8 +306,8 @@ def test_subtitle_files_are_streamed_to_any_filesystem_as_rendered(folder, tmp_p
     write_subtitle_file(f"{folder}/book.srt", "srt", AWKWARD_CUES)
     write_subtitle_file(f"{folder}/book.vtt", "vtt", AWKWARD_CUES)
     fs, root = fsspec.core.url_to_fs(folder)
-    assert fs.cat_file(f"{root}/book.srt").decode("utf-8") == render_srt(AWKWARD_CUES)
-    assert fs.cat_file(f"{root}/book.vtt").decode("utf-8") == render_vtt(AWKWARD_CUES)
+    assert fs.cat_file(f"{root}/book.srt").decode("utf-8") == rendered(AWKWARD_CUES, "srt")
+    assert fs.cat_file(f"{root}/book.vtt").decode("utf-8") == rendered(AWKWARD_CUES, "vtt")
     assert sorted(p.rsplit("/", 1)[-1] for p in fs.ls(root, detail=False)) == ["book.srt", "book.vtt"]
 
 

@@ -489,6 +489,11 @@ def _subtitle_file(cues: Iterable[Cue], *, vtt: bool) -> pysubs2.SSAFile:
 SUBTITLE_FORMATS = ("srt", "vtt")
 
 
+def check_subtitle_format(kind: str) -> None:
+    if kind not in SUBTITLE_FORMATS:
+        raise ValueError(f"subtitle format must be one of {SUBTITLE_FORMATS}, got {kind!r}")
+
+
 def write_subtitles(cues: Iterable[Cue], kind: str, stream: TextIO) -> None:
     """Write the cues to a text stream as `kind`: "srt" (text as written: SubRip has no escapes) or "vtt"
     ("&", "<" and ">" escaped).
@@ -496,7 +501,6 @@ def write_subtitles(cues: Iterable[Cue], kind: str, stream: TextIO) -> None:
     Straight to the stream: a long book's subtitles are megabytes, and a rendered string would be held
     (with its buffer's copy) beside the cues while it is written.
     """
-    if kind not in SUBTITLE_FORMATS:
-        raise ValueError(f"subtitle format must be one of {SUBTITLE_FORMATS}, got {kind!r}")
+    check_subtitle_format(kind)
     # keep_ssa_tags: text in braces is the author's, not SubStation override tags to drop.
     _subtitle_file(cues, vtt=kind == "vtt").to_file(stream, kind, keep_ssa_tags=True)

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import fsspec
 
 from tasks.models import Manifest
-from tasks.output.cues import SUBTITLE_FORMATS, Cue, write_subtitles
+from tasks.output.cues import Cue, check_subtitle_format, write_subtitles
 from tasks.store.atomic_files import make_file_atomic, write_bytes_atomic
 
 
@@ -21,8 +21,7 @@ def write_bytes(url: str, data: bytes) -> None:
 
 def write_subtitle_file(url: str, kind: str, cues: Sequence[Cue]) -> None:
     """Write the cues to `url` as `kind` ("srt" or "vtt"), streamed to the file."""
-    if kind not in SUBTITLE_FORMATS:
-        raise ValueError(f"subtitle format must be one of {SUBTITLE_FORMATS}, got {kind!r}")
+    check_subtitle_format(kind)  # before anything is written
     fs, path = fsspec.core.url_to_fs(url)
 
     def make(local_path: str) -> None:
