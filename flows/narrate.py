@@ -24,12 +24,12 @@ from tasks.output.assembly import AssembledAudio, segment_kind
 from tasks.output.assembly_ahead import AssemblyAhead
 from tasks.output.chunk_analysis import ChunkAnalysis
 from tasks.output.cues import SUBTITLE_FORMATS, Cue, shape_cues
-from tasks.output.location import check_writable, join_url, name_for
+from tasks.output.location import check_writable, join_url, name_for, subtitle_urls
 from tasks.output.loudness import ceiling_for
 from tasks.output.manifest import NarrationFacts, build_manifest
 from tasks.output.placement import ChunkPlacement, place_chunks
 from tasks.output.subtitles import timed_sentences
-from tasks.output.task_runs import analyse_chunks, assemble_audio, publish_narration
+from tasks.output.task_runs import analyse_chunks, assemble_audio, publish_narration, publish_subtitles
 from tasks.output.versions import newer_published, prune_superseded
 from tasks.store.local_lock import held_alone_on_disk, local_lock_path
 from tasks.synthesis.batching import split_requests
@@ -250,10 +250,13 @@ async def assemble_and_publish(
         if ahead is not None:
             ahead.start_discarding()
         sentences = timed_sentences(analyses, placements, assembled.timings)
-        subtitle_cues = shape_cues(sentences)
-        chapter_entries, chapter_subtitles = await chapter_files(
+        chapter_entries, subtitle_files = await chapter_files(
             request, name, extension, output_kind, placements, analyses, chapters, assembled
         )
+        cues = shape_cues(sentences)
+        subtitle_files |= {url: (kind, cues) for kind, url in subtitle_urls(assembled.url).items()}
+        await publish_subtitles(quote(subtitle_files))
+        del cues, subtitle_files  # a long book's cues are megabytes: let them go before its manifest is made
         facts = NarrationFacts(
             name=name,
             output_format=output_kind.value,
@@ -274,9 +277,10 @@ async def assemble_and_publish(
             lexicon_version=lexicon.version if lexicon else None,
         )
         manifest = build_manifest(facts, assembled, sentences, chapter_entries)
+        del sentences  # likewise, before it is serialized: the manifest holds its own copy of them
         manifest.settings_sha256 = request.settings_sha256()
         manifest.source_read_at = read_at.isoformat()
-        await publish_narration(quote(manifest), quote(subtitle_cues), manifest_url, quote(chapter_subtitles))
+        await publish_narration(quote(manifest), manifest_url)
         await asyncio.to_thread(prune_superseded, request.output, name, manifest)
     logger.info("narration written to %s (%.1f s)", manifest.audio, manifest.duration_seconds)
     return manifest

@@ -48,9 +48,14 @@ class PlannedChunk(ChunkText):
 
 
 class SynthesizedAudio(BaseModel):
-    """What a provider answered for one request."""
+    """What a provider answered for one request: its audio in memory, or in a local file when large."""
 
-    audio: bytes
+    audio: bytes = b""
+    audio_file: str | None = Field(
+        default=None,
+        description="A local temporary file holding the audio instead of `audio`, for answers too large to hold "
+        "in memory; whoever holds the answer stores it (which moves the file) or removes it.",
+    )
     encoding: AudioEncoding
     request_id: str | None = None
     billed_characters: int | None = None

@@ -11,7 +11,7 @@ __all__ = [
     "join_url",
     "name_for",
     "write_narration",
-    "write_subtitles_and_manifest",
+    "write_manifest",
 ]
 __getattr__, __dir__ = lazy_exports(
     __name__,
@@ -21,6 +21,6 @@ __getattr__, __dir__ = lazy_exports(
         "join_url": ".location",
         "name_for": ".location",
         "write_narration": ".assembly",
-        "write_subtitles_and_manifest": ".publishing",
+        "write_manifest": ".publishing",
     },
 )

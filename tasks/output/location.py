@@ -10,6 +10,7 @@ from pathlib import PurePosixPath
 import fsspec
 
 from tasks.errors import NarrationInputError
+from tasks.output.cues import SUBTITLE_FORMATS
 
 _UNSAFE = re.compile(r"[^\w.\-]+", re.UNICODE)
 MAX_NAME_LENGTH = 120
@@ -54,3 +55,9 @@ def check_writable(output: str, storage_options: dict | None = None) -> None:
 
 def join_url(prefix: str, name: str) -> str:
     return f"{prefix.rstrip('/')}/{name}"
+
+
+def subtitle_urls(audio_url: str) -> dict[str, str]:
+    """The subtitle files beside an audio file, by format: `book.mp3` has `book.srt` and `book.vtt`."""
+    stem = audio_url.rsplit(".", 1)[0]
+    return {kind: f"{stem}.{kind}" for kind in SUBTITLE_FORMATS}

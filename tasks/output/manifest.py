@@ -18,7 +18,8 @@ from tasks.models import (
 )
 from tasks.output.assembly import AssembledAudio
 from tasks.output.chunk_analysis import ChunkAnalysis
-from tasks.output.cues import SUBTITLE_FORMATS, TimedSentence
+from tasks.output.cues import TimedSentence
+from tasks.output.location import subtitle_urls
 from tasks.output.placement import ChunkPlacement
 from tasks.synthesis.ledger import RunLedger
 
@@ -74,7 +75,7 @@ def build_manifest(
     return Manifest(
         name=facts.name,
         audio=assembled.url,
-        subtitles={ext: assembled.url.rsplit(".", 1)[0] + f".{ext}" for ext in SUBTITLE_FORMATS},
+        subtitles=subtitle_urls(assembled.url),
         format=facts.output_format,
         sample_rate=assembled.sample_rate,
         duration_seconds=assembled.duration_seconds,

@@ -11,12 +11,8 @@ import fsspec
 
 from tasks.models import Manifest
 from tasks.output.cues import Cue, check_subtitle_format, write_subtitles
-from tasks.store.atomic_files import make_file_atomic, write_bytes_atomic
-
-
-def write_bytes(url: str, data: bytes) -> None:
-    fs, path = fsspec.core.url_to_fs(url)
-    write_bytes_atomic(fs, path, data)
+from tasks.output.manifest_json import write_manifest_json
+from tasks.store.atomic_files import make_file_atomic
 
 
 def write_subtitle_file(url: str, kind: str, cues: Sequence[Cue]) -> None:
@@ -31,12 +27,15 @@ def write_subtitle_file(url: str, kind: str, cues: Sequence[Cue]) -> None:
     make_file_atomic(fs, path, make, suffix=f".{kind}")
 
 
-def write_subtitles_and_manifest(manifest: Manifest, cues: Sequence[Cue], manifest_url: str) -> None:
-    """Write the cues to each subtitle file the manifest names (.srt, .vtt), then the manifest itself."""
-    for kind, url in manifest.subtitles.items():
-        write_subtitle_file(url, kind, cues)
-    # straight to bytes: a long book's manifest is megabytes, and model_dump_json's str would be one copy more
-    write_bytes(manifest_url, Manifest.__pydantic_serializer__.to_json(manifest, indent=2))
+def write_manifest(manifest: Manifest, manifest_url: str) -> None:
+    """Write the manifest; published last, it makes the files it names the narration's current version."""
+    fs, path = fsspec.core.url_to_fs(manifest_url)
+
+    def make(local_path: str) -> None:
+        with open(local_path, "wb") as stream:
+            write_manifest_json(manifest, stream)
+
+    make_file_atomic(fs, path, make, suffix=".json")
 
 
 def summary_markdown(manifest: Manifest) -> str:

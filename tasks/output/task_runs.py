@@ -20,7 +20,7 @@ from tasks.output.assembly import AssembledAudio, write_narration
 from tasks.output.chunk_analysis import ChunkAnalysis, analysis_for, recent_analysis
 from tasks.output.cues import Cue
 from tasks.output.placement import ChunkPlacement
-from tasks.output.publishing import summary_markdown, write_subtitle_file, write_subtitles_and_manifest
+from tasks.output.publishing import summary_markdown, write_manifest, write_subtitle_file
 from tasks.store.chunk_store import ChunkStore
 
 AUDIO_CREATED_EVENT = "narration.audio.created"
@@ -77,21 +77,25 @@ async def assemble_audio(
     )
 
 
+@task(name="publish-subtitles", cache_policy=NO_CACHE)
+async def publish_subtitles(files: dict[str, tuple[str, list[Cue]]]) -> None:
+    """Write each subtitle file, url -> (format, cues): the programme's, and each chapter file's.
+
+    Written before the manifest is built, so that a long book's cues (megabytes) are let go before
+    its manifest is made and serialized; the manifest is still published last.
+    """
+    for url, (kind, cues) in files.items():
+        await asyncio.to_thread(write_subtitle_file, url, kind, cues)
+
+
 @task(name="publish-narration", cache_policy=NO_CACHE)
-async def publish_narration(
-    manifest: Manifest,
-    cues: list[Cue],
-    manifest_url: str,
-    chapter_subtitles: dict[str, tuple[str, list[Cue]]] | None = None,
-) -> None:
-    """Write .srt and .vtt (and each chapter file's, `chapter_subtitles`: url -> (format, cues)), then the
-    manifest; an artifact; `narration.audio.created`.
+async def publish_narration(manifest: Manifest, manifest_url: str) -> None:
+    """Write the manifest, which makes the files it names the narration's current version; an artifact;
+    `narration.audio.created`.
 
     Returns nothing: the caller holds the manifest, and Prefect walks every field of a task's result.
     """
-    for url, (kind, chapter_cues) in (chapter_subtitles or {}).items():
-        await asyncio.to_thread(write_subtitle_file, url, kind, chapter_cues)
-    await asyncio.to_thread(write_subtitles_and_manifest, manifest, cues, manifest_url)
+    await asyncio.to_thread(write_manifest, manifest, manifest_url)
     await acreate_markdown_artifact(
         markdown=summary_markdown(manifest), key="narration-summary", description=f"Narration {manifest.name}"
     )

@@ -7,6 +7,7 @@ under a temporary name first, then one rename over the final name.
 
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 import uuid
@@ -58,6 +59,23 @@ def write_bytes_atomic(fs: fsspec.AbstractFileSystem, path: str, data: bytes) ->
 def put_file_atomic(fs: fsspec.AbstractFileSystem, local_path: str, path: str) -> None:
     """Upload a local file to `path`, streaming, with the same guarantee."""
     _publish(fs, lambda target: fs.put_file(local_path, target), path)
+
+
+def move_file_atomic(fs: fsspec.AbstractFileSystem, local_path: str, path: str) -> None:
+    """Move a local file to `path` with the same guarantee: one rename on the same local filesystem,
+    else a copy or upload, after which the local file is removed."""
+    if isinstance(fs, LocalFileSystem):
+        parent = path.rpartition("/")[0]
+        if parent:
+            fs.makedirs(parent, exist_ok=True)
+        try:
+            os.replace(local_path, path)
+            return
+        except OSError as error:
+            if error.errno != errno.EXDEV:  # only "another filesystem" is worth a copy
+                raise
+    put_file_atomic(fs, local_path, path)
+    os.unlink(local_path)
 
 
 def make_file_atomic(fs: fsspec.AbstractFileSystem, path: str, make: Callable[[str], None], suffix: str = "") -> None:

@@ -14,7 +14,7 @@ import fsspec
 from speech_audio.encodings import AudioEncoding, encoder_for
 from tasks.models import ChunkAudio, SynthesizedAudio
 from tasks.store import recent_audio
-from tasks.store.atomic_files import is_object_store, put_file_atomic, write_bytes_atomic
+from tasks.store.atomic_files import is_object_store, move_file_atomic, write_bytes_atomic
 from tasks.store.whole_reads import read_present, read_whole
 
 logger = logging.getLogger(__name__)
@@ -90,9 +90,19 @@ class ChunkStore:
         return entry
 
     def put(self, key: str, synthesized: SynthesizedAudio, duration_seconds: float) -> ChunkAudio:
-        """Store checked audio, then its record; returns what later runs will find."""
+        """Store checked audio, then its record; returns what later runs will find.
+
+        Audio in a local file (a large answer, a long job's result) is moved into the store, streamed and
+        never whole in memory; the file is gone afterwards.
+        """
         audio_path = self._audio_path(key, synthesized.encoding)
-        write_bytes_atomic(self.fs, self.full_path(audio_path), synthesized.audio)
+        url = self._audio_url(audio_path)
+        if synthesized.audio_file is None:
+            write_bytes_atomic(self.fs, self.full_path(audio_path), synthesized.audio)
+        else:
+            if self._keeps_audio:
+                recent_audio.forget(url)
+            move_file_atomic(self.fs, synthesized.audio_file, self.full_path(audio_path))
         entry = ChunkAudio(
             key=key,
             path=audio_path,
@@ -102,23 +112,9 @@ class ChunkStore:
             billed_characters=synthesized.billed_characters,
             sentence_starts=synthesized.sentence_starts,
         )
-        if self._keeps_audio:  # measuring it and making its segment read it back within seconds
-            recent_audio.keep(self._audio_url(audio_path), _described(entry), synthesized.audio)
+        if self._keeps_audio and synthesized.audio_file is None:  # measuring it and making its segment read it back
+            recent_audio.keep(url, _described(entry), synthesized.audio)
         return self._commit(entry)
-
-    def put_file(
-        self, key: str, local_path: str, encoding: AudioEncoding, duration_seconds: float, request_id: str | None
-    ) -> ChunkAudio:
-        """Store checked audio from a local file (streamed, never whole in memory), then its record."""
-        audio_path = self._audio_path(key, encoding)
-        if self._keeps_audio:
-            recent_audio.forget(self._audio_url(audio_path))
-        put_file_atomic(self.fs, local_path, self.full_path(audio_path))
-        return self._commit(
-            ChunkAudio(
-                key=key, path=audio_path, encoding=encoding, duration_seconds=duration_seconds, request_id=request_id
-            )
-        )
 
     def _sidecar_path(self, key: str, name: str) -> str:
         return f"{self.root}/{key[:2]}/{key}.{name}.json"

@@ -21,6 +21,7 @@ from tasks.synthesis.gate import gate_for
 from tasks.synthesis.global_limits import provider_slot, take_global_rate
 from tasks.synthesis.ledger import RunLedger
 from tasks.synthesis.per_loop import for_running_loop
+from tasks.synthesis.providers.answer_body import discard_file
 from tasks.synthesis.providers.base import SpeechEngine
 from tasks.synthesis.retry_policy import call_with_retries, may_have_been_received
 
@@ -46,9 +47,19 @@ def one_measurement_at_a_time() -> asyncio.Semaphore:
 
 
 def check_and_store(store: ChunkStore, chunk: PlannedChunk, answer: SynthesizedAudio, speed: float) -> ChunkAudio:
-    """Decode-check the answer, then store it: one trip to a worker thread per chunk."""
-    duration = check_audio(answer.audio, answer.encoding, chunk.text, speed)
-    return store.put(chunk.key, answer, duration)
+    """Decode-check the answer, then store it: one trip to a worker thread per chunk.
+
+    An answer in a file is checked from the file and moved into the store; one that fails is removed.
+    """
+    try:
+        if answer.audio_file is None:
+            duration = check_audio(answer.audio, answer.encoding, chunk.text, speed)
+        else:
+            with open(answer.audio_file, "rb") as audio:
+                duration = check_audio(audio, answer.encoding, chunk.text, speed)
+        return store.put(chunk.key, answer, duration)
+    finally:
+        discard_file(answer.audio_file)
 
 
 async def synthesize_one(
@@ -62,11 +73,12 @@ async def synthesize_one(
     gate = gate_for(engine.label, engine.max_concurrency, engine.block.requests_per_second)
     characters = len(chunk.text)
 
-    async def attempt() -> ChunkAudio:
-        async with gate.answer_in_hand():
-            # The global slot outside the local gate: a request waiting for the gate already waits in the
-            # slot pool, so a finished request hands its slot over instead of releasing it (400
-            # chunks took 4.7 s longer the other way round, two API calls per request).
+    async def request() -> SynthesizedAudio:
+        # The global slot outside the local gate: a request waiting for the gate already waits in the
+        # slot pool, so a finished request hands its slot over instead of releasing it (400
+        # chunks took 4.7 s longer the other way round, two API calls per request).
+        answer: SynthesizedAudio | None = None
+        try:
             async with provider_slot(engine.label, engine.block), gate.request():
                 await take_global_rate(engine.label, engine.block)
                 ledger.begin_attempt(chunk.key, characters, engine.label, chunk.index)
@@ -78,7 +90,17 @@ async def synthesize_one(
                         gate.hold_off(error.retry_after)
                     raise
                 ledger.end_attempt(chunk.key, characters, answer.billed_characters)
+        except BaseException:  # interrupted while handing the slot back: an answer's file is not left behind
+            discard_file(answer.audio_file if answer is not None else None)
+            raise
+        assert answer is not None  # synthesize returned, or its error was raised
+        return answer
+
+    async def attempt() -> ChunkAudio:
+        async with gate.answer_in_hand():
+            answer = await request()
             try:
+                # only the bytes in memory count: an answer in a file is not held by the process
                 with gate.awaiting_store(len(answer.audio)):
                     return await asyncio.to_thread(check_and_store, store, chunk, answer, engine.speed)
             except AudioCheckError as error:

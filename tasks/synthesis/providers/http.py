@@ -15,6 +15,7 @@ import httpx
 
 from blocks.speech_provider import HttpSpeechProvider
 from tasks.errors import ProviderError
+from tasks.synthesis.providers.answer_body import AnswerBody, read_body
 from tasks.synthesis.providers.base import SpeechEngine
 from tasks.synthesis.retry_policy import RETRYABLE_STATUSES, parse_retry_after
 
@@ -70,7 +71,30 @@ class HttpEngine(SpeechEngine):
         return self._client
 
     async def send(self, method: str, url: str, **options: Any) -> httpx.Response:
-        """Send a request; any non-2xx answer becomes a classified ProviderError.
+        """Send a request and read its answer whole; any non-2xx answer becomes a classified ProviderError."""
+        response = await self._open(method, url, options)
+        try:
+            await response.aread()
+        finally:
+            await response.aclose()
+        if response.is_success:
+            return response
+        raise error_from_response(self.label, response, self.block.max_retry_wait_seconds)
+
+    async def send_for_audio(self, method: str, url: str, **options: Any) -> tuple[httpx.Headers, AnswerBody]:
+        """Send a request whose answer is audio: its headers, and its body in memory or, when large, in a
+        local file (answer_body says why). Errors are classified as `send` classifies them."""
+        response = await self._open(method, url, options)
+        try:
+            if not response.is_success:
+                await response.aread()
+                raise error_from_response(self.label, response, self.block.max_retry_wait_seconds)
+            return response.headers, await read_body(response)
+        finally:
+            await response.aclose()
+
+    async def _open(self, method: str, url: str, options: dict[str, Any]) -> httpx.Response:
+        """Send the request; the answer's body is still to be read.
 
         The request goes straight to the transport, whose responses hold no reference back to
         themselves: a client's `send` links a response and its stream both ways, so each body
@@ -80,14 +104,7 @@ class HttpEngine(SpeechEngine):
         """
         request = self._request(method, url, options)
         assert self._transport is not None
-        response = await self._transport.handle_async_request(request)
-        try:
-            await response.aread()
-        finally:
-            await response.aclose()
-        if response.is_success:
-            return response
-        raise error_from_response(self.label, response, self.block.max_retry_wait_seconds)
+        return await self._transport.handle_async_request(request)
 
     def _request(self, method: str, url: str, options: dict[str, Any]) -> httpx.Request:
         """The request, its URL joined to the base URL with its query params once per engine: a narration sends

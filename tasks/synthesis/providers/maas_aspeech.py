@@ -113,11 +113,12 @@ class MaasASpeechEngine(HttpEngine):
         info = await self.voice_info()
         language = self.block.language or info.get("Locale", "en-US")
         ssml = build_ssml(chunk.text, self.voice, language, info.get("Gender", "Female"), self.speed, chunk.lexicon)
-        response = await self.send(
+        headers, body = await self.send_for_audio(
             "POST", "/audio/speech", json={"input": ssml, "response_format": self.block.output_format}
         )
         return SynthesizedAudio(
-            audio=response.content,
+            audio=body.audio,
+            audio_file=body.file,
             encoding=azure_encoding(self.block.output_format),
-            request_id=response.headers.get("x-request-id") or response.headers.get("X-RequestId"),
+            request_id=headers.get("x-request-id") or headers.get("X-RequestId"),
         )

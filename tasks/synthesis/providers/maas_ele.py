@@ -158,12 +158,15 @@ class MaasEleEngine(HttpEngine):
         if block.stitch_request_ids and self.recent_request_ids:
             body["previous_request_ids"] = list(self.recent_request_ids)
         params = {"output_format": block.output_format, "enable_logging": str(block.enable_logging).lower()}
-        response = await self.send("POST", f"/tts-e/text-to-speech/{self.voice_id}", params=params, json=body)
-        cost = response.headers.get("character-cost")
-        request_id = response.headers.get("request-id")
+        headers, answer = await self.send_for_audio(
+            "POST", f"/tts-e/text-to-speech/{self.voice_id}", params=params, json=body
+        )
+        cost = headers.get("character-cost")
+        request_id = headers.get("request-id")
         self.remember(request_id)
         return SynthesizedAudio(
-            audio=response.content,
+            audio=answer.audio,
+            audio_file=answer.file,
             encoding=ele_encoding(block.output_format),
             request_id=request_id,
             billed_characters=int(cost) if cost and cost.isdigit() else None,

@@ -12,7 +12,6 @@ import asyncio
 import json
 import logging
 import os
-import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -29,6 +28,7 @@ from tasks.store.chunk_store import ChunkStore
 from tasks.store.whole_reads import read_whole
 from tasks.synthesis.audio_check import check_audio
 from tasks.synthesis.provider_urls import check_provider_url
+from tasks.synthesis.providers.answer_body import discard_file, new_answer_file
 from tasks.synthesis.providers.http import HttpEngine
 from tasks.synthesis.retry_policy import call_with_retries, is_retryable, may_have_been_received
 
@@ -85,14 +85,18 @@ class MaasNarEngine(HttpEngine):
 
     async def synthesize(self, chunk: PlannedChunk) -> SynthesizedAudio:
         body, content_type = self.body(chunk)
-        response = await self.send(
+        _, answer = await self.send_for_audio(
             "POST",
             f"/tts-n/text-to-speech/{self.block.short_format}",
             params=self.query(),
             content=body,
             headers={"Accept": "application/octet-stream", "Content-Type": content_type},
         )
-        return SynthesizedAudio(audio=response.content, encoding=AudioEncoding(kind=AudioKind(self.block.short_format)))
+        return SynthesizedAudio(
+            audio=answer.audio,
+            audio_file=answer.file,
+            encoding=AudioEncoding(kind=AudioKind(self.block.short_format)),
+        )
 
 
 # Long jobs: submit, poll, download, and the loop that resumes them.
@@ -251,7 +255,7 @@ async def download_result(engine: MaasNarEngine, client: httpx.AsyncClient, url:
     """Stream the result to a local temporary file, refusing more than the block's cap; returns its path."""
     check_provider_url(url, engine.block.endpoint, engine.label, "result URL")
     cap = engine.block.max_result_bytes
-    handle, path = tempfile.mkstemp(prefix="nar-result-")
+    handle, path = new_answer_file()
     try:
         with os.fdopen(handle, "wb") as file:
             async with client.stream("GET", url) as response:
@@ -281,7 +285,7 @@ async def download_result(engine: MaasNarEngine, client: httpx.AsyncClient, url:
                     file.write(piece)
         return path
     except BaseException:
-        os.unlink(path)
+        discard_file(path)
         raise
 
 
@@ -301,7 +305,7 @@ async def download_checked(
             with open(path, "rb") as audio:
                 return path, await asyncio.to_thread(check_audio, audio, encoding, text, engine.speed)
         except BaseException:
-            os.unlink(path)
+            discard_file(path)
             raise
 
     try:
@@ -377,12 +381,11 @@ async def run_long_job(
                 if unusable > UNUSABLE_RESULT_RESUBMISSIONS:
                     raise last_error from None
                 continue
+            result = SynthesizedAudio(audio_file=local, encoding=long_job_encoding(engine), request_id=record.task_id)
             try:
-                entry = await asyncio.to_thread(
-                    store.put_file, chunk.key, local, long_job_encoding(engine), duration, record.task_id
-                )
+                entry = await asyncio.to_thread(store.put, chunk.key, result, duration)
             finally:
-                os.unlink(local)
+                discard_file(local)  # moved into the store, unless storing failed
             await asyncio.to_thread(records.forget, chunk.key)
             if record.ambiguous_repeats:
                 logger.warning(

@@ -78,11 +78,12 @@ class OpenAISpeechEngine(HttpEngine):
         return body
 
     async def synthesize(self, chunk: PlannedChunk) -> SynthesizedAudio:
-        response = await self.send("POST", self.path, json=self.body(chunk.spoken))
+        headers, body = await self.send_for_audio("POST", self.path, json=self.body(chunk.spoken))
         return SynthesizedAudio(
-            audio=response.content,
+            audio=body.audio,
+            audio_file=body.file,
             encoding=_encoding(self.block.response_format),
-            request_id=response.headers.get("x-request-id"),
+            request_id=headers.get("x-request-id"),
         )
 
 

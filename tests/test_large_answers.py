@@ -1,0 +1,121 @@
+"""Long answers are received into a file, checked from it and moved into the chunk store; none is left behind.
+
+Real HTTP to the emulator, a real local chunk store, and the audio decoded. Answers of a few seconds stay in
+memory, as they always did.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import stat
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from speech_audio.codec import decode_to_array
+from tasks.models import PlannedChunk
+from tasks.store.chunk_store import ChunkStore
+from tasks.synthesis.ledger import RunLedger
+from tasks.synthesis.providers import engine_for
+from tasks.synthesis.providers.answer_body import SPILL_BYTES
+from tasks.synthesis.synthesize import check_and_store, synthesize_one
+from tests.provider_blocks import make_block
+
+RATE = 16_000
+# about 40 s of speech: over a megabyte of 16 kHz PCM, several times the size kept in memory
+LONG_TEXT = " ".join(f"Sentence number {n} of a chapter read aloud, slowly and with care." for n in range(12))
+SHORT_TEXT = "One short sentence."
+
+
+def chunk(text: str, key: str) -> PlannedChunk:
+    return PlannedChunk(index=0, text=text, paragraph_end=True, key=key)
+
+
+@pytest.fixture
+def answers_folder(tmp_path, monkeypatch) -> Path:
+    """The temporary folder answers spill into, empty at the start (the process's own, for this test)."""
+    folder = tmp_path / "temporary"
+    folder.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(folder))
+    return folder
+
+
+@pytest.fixture
+def engine(emulator):
+    return engine_for(make_block("maas-ele", emulator.url, output_format="pcm_16000", max_retry_wait_seconds=0.2))
+
+
+def run(coroutine):
+    return asyncio.run(coroutine)
+
+
+def test_a_long_answer_arrives_in_a_file_and_is_moved_into_the_store(engine, answers_folder, tmp_path):
+    store = ChunkStore(str(tmp_path / "chunks"))
+    planned = chunk(LONG_TEXT, "a" * 64)
+
+    async def synthesize():
+        try:
+            return await engine.synthesize(planned)
+        finally:
+            await engine.aclose()
+
+    answer = run(synthesize())
+    assert answer.audio == b""
+    received = Path(answer.audio_file)
+    assert received.parent == answers_folder
+    size, inode = received.stat().st_size, received.stat().st_ino
+    assert size > 4 * SPILL_BYTES
+
+    stored = check_and_store(store, planned, answer, 1.0)
+    path = Path(store.full_path(stored.path))
+    assert (path.stat().st_size, path.stat().st_ino) == (size, inode)  # the same file, renamed: not copied
+    assert list(answers_folder.iterdir()) == []
+    samples = decode_to_array(path.read_bytes(), stored.encoding, RATE)
+    assert abs(len(samples) / RATE - stored.duration_seconds) < 0.01
+    assert stored.duration_seconds > 20
+    # readable by every worker sharing the store, as files written any other way are
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask
+
+
+def test_a_short_answer_stays_in_memory(engine, answers_folder):
+    async def synthesize():
+        try:
+            return await engine.synthesize(chunk(SHORT_TEXT, "b" * 64))
+        finally:
+            await engine.aclose()
+
+    answer = run(synthesize())
+    assert answer.audio_file is None
+    assert 0 < len(answer.audio) <= SPILL_BYTES
+    assert list(answers_folder.iterdir()) == []
+
+
+@pytest.mark.parametrize("fault", ["truncate", "silence"])
+def test_a_long_answer_cut_short_or_silent_leaves_no_file_and_the_retry_is_stored(
+    engine, emulator, answers_folder, tmp_path, fault
+):
+    """Half the promised bytes then a closed connection, or silence: the partial or failed file is removed,
+    the chunk is requested once more, and only the good answer reaches the store."""
+    emulator.add_fault("ele", kind=fault)
+    store = ChunkStore(str(tmp_path / "chunks"))
+    planned = chunk(LONG_TEXT, "c" * 64)
+
+    async def synthesize():
+        try:
+            return await synthesize_one(engine, planned, store, logging.getLogger("test"), RunLedger(max_attempts=3))
+        finally:
+            await engine.aclose()
+
+    stored = run(synthesize())
+    assert list(answers_folder.iterdir()) == []
+    assert emulator.stats("ele")["faults"] == 1
+    assert emulator.requests("ele") == 2
+    samples = decode_to_array(Path(store.full_path(stored.path)).read_bytes(), stored.encoding, RATE)
+    assert len(samples) / RATE == pytest.approx(stored.duration_seconds, abs=0.01) and stored.duration_seconds > 20
+    assert int(abs(samples.astype("int32")).max()) > 1000  # speech, not the silence of the faulted answer
+    assert store.get(planned.key) == stored.model_copy(update={"cached": True})
