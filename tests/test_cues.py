@@ -14,8 +14,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tasks.errors import NarrationInputError
-from tasks.output.cues import Cue, TimedSentence, TimedWord, shape_cues, write_subtitles
+from tasks.output.cues import Cue, TimedSentence, TimedWord, shape_cues
 from tasks.output.publishing import write_subtitle_file
+from tasks.output.subtitle_files import SUBTITLE_FORMATS, _event, write_subtitles
 
 
 def is_cjk(character: str) -> bool:
@@ -298,6 +299,19 @@ def test_shaped_cues_survive_both_formats(sentences):
     assert read_back(rendered(cues, "srt"), "srt") == expected(cues)
     vtt = read_back(rendered(cues, "vtt"), "vtt")
     assert [(s, e, tuple(html.unescape(line) for line in lines)) for s, e, lines in vtt] == expected(cues)
+
+
+@settings(max_examples=30, deadline=None)
+@given(timed_sentences())
+def test_events_made_as_written_give_the_file_pysubs2_writes_from_every_event(sentences):
+    """The writer makes each event as pysubs2 writes it; a pysubs2 that took them some other way would show here."""
+    cues = shape_cues(sentences)
+    for kind in SUBTITLE_FORMATS:
+        every_event = pysubs2.SSAFile()
+        every_event.events = [_event(cue, vtt=kind == "vtt") for cue in cues]
+        written = io.StringIO()
+        every_event.to_file(written, kind, keep_ssa_tags=True)
+        assert rendered(cues, kind) == written.getvalue()
 
 
 @pytest.mark.parametrize("folder", ["memory://subtitle-files", "local"])

@@ -4,7 +4,7 @@ Subtitle practice (Netflix, BBC) keeps a cue at most 7 s on screen, in at most 2
 42 characters (16 for Chinese and Japanese). A sentence that does not fit is split into several
 cues, preferably at clause punctuation, else between words, else between characters; each piece
 is timed by its words' times when the provider reported them, else by its share of characters
-within the sentence's measured span. SRT and WebVTT are written by `pysubs2`.
+within the sentence's measured span. SRT and WebVTT files are written by `tasks.output.subtitle_files`.
 """
 
 from __future__ import annotations
@@ -12,11 +12,8 @@ from __future__ import annotations
 import bisect
 import math
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
-from typing import TextIO
-
-import pysubs2
 
 from tasks.errors import NarrationInputError
 
@@ -458,49 +455,3 @@ def shape_cues(
     limits = _Limits(max_seconds, max_lines, line_characters, cjk_line_characters)
     cues = [cue for sentence in sentences for cue in _split_sentence(sentence, limits)]
     return _with_gaps(cues, min_gap_seconds)
-
-
-# pysubs2 reads "\N", "\n" and "\h" in event text as line break and hard space: a backslash
-# written by the author before those letters gets an invisible word joiner so it stays a backslash.
-_SSA_ESCAPE = re.compile(r"\\(?=[nNh])")
-
-
-def _event_text(cue: Cue, *, vtt: bool) -> str:
-    lines = [_SSA_ESCAPE.sub("\\\\\u2060", line) for line in cue.lines]
-    if vtt:
-        # pysubs2 writes WebVTT text as it is; "&", "<" and ">" (hence "-->") must be character references.
-        lines = [line.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;") for line in lines]
-    return r"\N".join(lines)
-
-
-def _subtitle_file(cues: Iterable[Cue], *, vtt: bool) -> pysubs2.SSAFile:
-    subtitles = pysubs2.SSAFile()
-    for cue in cues:
-        subtitles.append(
-            pysubs2.SSAEvent(
-                start=round(cue.start_seconds * 1000),
-                end=round(cue.end_seconds * 1000),
-                text=_event_text(cue, vtt=vtt),
-            )
-        )
-    return subtitles
-
-
-SUBTITLE_FORMATS = ("srt", "vtt")
-
-
-def check_subtitle_format(kind: str) -> None:
-    if kind not in SUBTITLE_FORMATS:
-        raise ValueError(f"subtitle format must be one of {SUBTITLE_FORMATS}, got {kind!r}")
-
-
-def write_subtitles(cues: Iterable[Cue], kind: str, stream: TextIO) -> None:
-    """Write the cues to a text stream as `kind`: "srt" (text as written: SubRip has no escapes) or "vtt"
-    ("&", "<" and ">" escaped).
-
-    Straight to the stream: a long book's subtitles are megabytes, and a rendered string would be held
-    (with its buffer's copy) beside the cues while it is written.
-    """
-    check_subtitle_format(kind)
-    # keep_ssa_tags: text in braces is the author's, not SubStation override tags to drop.
-    _subtitle_file(cues, vtt=kind == "vtt").to_file(stream, kind, keep_ssa_tags=True)

@@ -10,7 +10,7 @@ from pathlib import PurePosixPath
 import fsspec
 
 from tasks.errors import NarrationInputError
-from tasks.output.cues import SUBTITLE_FORMATS
+from tasks.output.subtitle_files import SUBTITLE_FORMATS
 
 _UNSAFE = re.compile(r"[^\w.\-]+", re.UNICODE)
 MAX_NAME_LENGTH = 120

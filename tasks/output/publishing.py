@@ -10,8 +10,9 @@ from collections.abc import Sequence
 import fsspec
 
 from tasks.models import Manifest
-from tasks.output.cues import Cue, check_subtitle_format, write_subtitles
+from tasks.output.cues import Cue
 from tasks.output.manifest_json import write_manifest_json
+from tasks.output.subtitle_files import check_subtitle_format, write_subtitles
 from tasks.store.atomic_files import make_file_atomic
 
 
