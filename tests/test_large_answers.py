@@ -52,8 +52,9 @@ def run(coroutine):
     return asyncio.run(coroutine)
 
 
-def test_a_long_answer_arrives_in_a_file_and_is_moved_into_the_store(engine, answers_folder, tmp_path):
+def test_a_long_answer_arrives_in_a_file_in_the_store_and_is_renamed_into_place(engine, answers_folder, tmp_path):
     store = ChunkStore(str(tmp_path / "chunks"))
+    engine.answer_folder = store.incoming_folder()
     planned = chunk(LONG_TEXT, "a" * 64)
 
     async def synthesize():
@@ -65,14 +66,14 @@ def test_a_long_answer_arrives_in_a_file_and_is_moved_into_the_store(engine, ans
     answer = run(synthesize())
     assert answer.audio == b""
     received = Path(answer.audio_file)
-    assert received.parent == answers_folder
+    assert received.parent == tmp_path / "chunks" / ".incoming"  # on the store's filesystem, not in memory
     size, inode = received.stat().st_size, received.stat().st_ino
     assert size > 4 * SPILL_BYTES
 
     stored = check_and_store(store, planned, answer, 1.0)
     path = Path(store.full_path(stored.path))
     assert (path.stat().st_size, path.stat().st_ino) == (size, inode)  # the same file, renamed: not copied
-    assert list(answers_folder.iterdir()) == []
+    assert list(received.parent.iterdir()) == [] and list(answers_folder.iterdir()) == []
     samples = decode_to_array(path.read_bytes(), stored.encoding, RATE)
     assert abs(len(samples) / RATE - stored.duration_seconds) < 0.01
     assert stored.duration_seconds > 20
@@ -80,6 +81,11 @@ def test_a_long_answer_arrives_in_a_file_and_is_moved_into_the_store(engine, ans
     umask = os.umask(0)
     os.umask(umask)
     assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask
+
+
+def test_only_a_local_store_receives_answers_in_a_folder_of_its_own(tmp_path):
+    assert ChunkStore("memory://chunks-elsewhere").incoming_folder() is None
+    assert ChunkStore(str(tmp_path / "chunks")).incoming_folder() == str(tmp_path / "chunks" / ".incoming")
 
 
 def test_a_short_answer_stays_in_memory(engine, answers_folder):

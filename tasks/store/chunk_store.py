@@ -8,8 +8,10 @@ only once the audio is stored and checked, so a crash never leaves an entry a la
 from __future__ import annotations
 
 import logging
+import os
 
 import fsspec
+from fsspec.implementations.local import LocalFileSystem
 
 from speech_audio.encodings import AudioEncoding, encoder_for
 from tasks.models import ChunkAudio, SynthesizedAudio
@@ -84,6 +86,19 @@ class ChunkStore:
     def full_path(self, path: str) -> str:
         """A record's file on this store's filesystem, whatever root the record was written under."""
         return f"{self.root}/{relative_to_store(self.root, path)}"
+
+    def incoming_folder(self) -> str | None:
+        """A folder on a local store's own filesystem for audio being received, where storing it is then a
+        rename; None for other stores (audio is then received in the system's temporary folder, and uploaded).
+
+        Not the system's temporary folder for local stores: where that is a tmpfs (Fedora, Arch), an answer
+        received there would still be held in memory, and copied to the store.
+        """
+        if not isinstance(self.fs, LocalFileSystem):
+            return None
+        folder = f"{self.root}/.incoming"
+        os.makedirs(folder, exist_ok=True)
+        return folder
 
     def _commit(self, entry: ChunkAudio) -> ChunkAudio:
         write_bytes_atomic(self.fs, self._record_path(entry.key), entry.model_dump_json().encode())

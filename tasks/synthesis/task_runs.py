@@ -84,6 +84,7 @@ async def synthesize_chunks(
 
     ledger = ledger_for(run_id, provider.max_attempts)
     store = ChunkStore(store_url)
+    engine.answer_folder = await asyncio.to_thread(store.incoming_folder)
     measure = None
     if analysis is not None:
         language, loudness = analysis

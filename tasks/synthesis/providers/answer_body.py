@@ -3,9 +3,10 @@
 A long chunk's answer is minutes of audio (100 s of 16 kHz PCM is 3.2 MB). With the provider's cap of
 requests in flight and as many answers again waiting for their check and store, holding each whole
 cost a long narration tens of MB at its first burst of answers, and the large blocks it freed left
-the heap fragmented. Past SPILL_BYTES the body goes to a temporary file instead, which is checked from
-there and moved into the chunk store (a rename on a local store), so long audio is never whole in
-memory. Short answers stay in memory: they are most requests, and a file each would only cost time.
+the heap fragmented. Past SPILL_BYTES the body goes to a file instead, which is checked from there and
+moved into the chunk store, so long audio is never whole in memory: for a local store the file is made
+in the store's own incoming folder, and storing it is a rename. Short answers stay in memory: they are
+most requests, and a file each would only cost time.
 """
 
 from __future__ import annotations
@@ -29,18 +30,19 @@ class AnswerBody:
     file: str | None = None
 
 
-def new_answer_file() -> tuple[int, str]:
-    """A new file for an answer's audio in the temporary folder: (open descriptor, path).
+def new_answer_file(folder: str | None = None) -> tuple[int, str]:
+    """A new file for an answer's audio in `folder` (default: the temporary folder): (open descriptor, path).
 
     Created with the usual permissions, not mkstemp's owner-only ones: the file is moved into the chunk
     store as it is, and read there by every worker that shares the store.
     """
-    path = os.path.join(tempfile.gettempdir(), f"answer-{uuid.uuid4().hex}.part")
+    path = os.path.join(folder or tempfile.gettempdir(), f"answer-{uuid.uuid4().hex}.part")
     return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), path
 
 
-async def read_body(response: httpx.Response, spill_bytes: int = SPILL_BYTES) -> AnswerBody:
-    """Read `response`'s body (decoded as the server encoded it); a body over `spill_bytes` ends up in a file."""
+async def read_body(response: httpx.Response, folder: str | None = None, spill_bytes: int = SPILL_BYTES) -> AnswerBody:
+    """Read `response`'s body (decoded as the server encoded it); one over `spill_bytes` ends up in a file in
+    `folder` (default: the temporary folder)."""
     pieces: list[bytes] = []
     held = 0
     file = None
@@ -53,7 +55,7 @@ async def read_body(response: httpx.Response, spill_bytes: int = SPILL_BYTES) ->
             pieces.append(piece)
             held += len(piece)
             if held > spill_bytes:
-                handle, path = new_answer_file()
+                handle, path = new_answer_file(folder)
                 file = os.fdopen(handle, "wb")
                 file.writelines(pieces)
                 pieces.clear()

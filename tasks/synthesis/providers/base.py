@@ -55,6 +55,10 @@ class SpeechEngine(ABC):
     def remember(self, request_id: str | None) -> None:  # noqa: B027 - optional hook
         """See a chunk's request id in document order (used by stitching providers)."""
 
+    #: Where a large answer is written as it arrives (answer_body says why); None: the system's temporary
+    #: folder. Synthesis sets the chunk store's incoming folder, where storing the answer is a rename.
+    answer_folder: str | None = None
+
     #: providers that take an SRT or WebVTT file whole as a request body
     accepts_subtitle_files: ClassVar[bool] = False
 

@@ -89,7 +89,7 @@ class HttpEngine(SpeechEngine):
             if not response.is_success:
                 await response.aread()
                 raise error_from_response(self.label, response, self.block.max_retry_wait_seconds)
-            return response.headers, await read_body(response)
+            return response.headers, await read_body(response, self.answer_folder)
         finally:
             await response.aclose()
 

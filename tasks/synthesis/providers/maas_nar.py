@@ -255,7 +255,7 @@ async def download_result(engine: MaasNarEngine, client: httpx.AsyncClient, url:
     """Stream the result to a local temporary file, refusing more than the block's cap; returns its path."""
     check_provider_url(url, engine.block.endpoint, engine.label, "result URL")
     cap = engine.block.max_result_bytes
-    handle, path = new_answer_file()
+    handle, path = new_answer_file(engine.answer_folder)
     try:
         with os.fdopen(handle, "wb") as file:
             async with client.stream("GET", url) as response:
