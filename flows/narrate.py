@@ -24,11 +24,10 @@ from tasks.output.assembly import AssembledAudio, segment_kind
 from tasks.output.assembly_ahead import AssemblyAhead
 from tasks.output.chunk_analysis import ChunkAnalysis
 from tasks.output.cues import Cue, shape_cues
-from tasks.output.location import check_writable, join_url, name_for, subtitle_urls
+from tasks.output.location import SUBTITLE_FORMATS, check_writable, join_url, name_for, subtitle_urls
 from tasks.output.loudness import ceiling_for
 from tasks.output.manifest import NarrationFacts, build_manifest
 from tasks.output.placement import ChunkPlacement, place_chunks
-from tasks.output.subtitle_files import SUBTITLE_FORMATS
 from tasks.output.subtitles import timed_sentences
 from tasks.output.task_runs import analyse_chunks, assemble_audio, publish_narration, publish_subtitles
 from tasks.output.versions import newer_published, prune_superseded

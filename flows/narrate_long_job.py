@@ -41,9 +41,9 @@ async def narrate_long_job(
             last_update = time.monotonic()
             await aupdate_progress_artifact(artifact, progress=float(percent))
 
-    store = ChunkStore(store_url)
-    engine.answer_folder = await asyncio.to_thread(store.incoming_folder)
     try:
+        store = ChunkStore(store_url)
+        engine.answer_folder = await asyncio.to_thread(store.incoming_folder)
         return await run_long_job(engine, chunk, store, on_percent, get_run_logger())
     finally:
         await engine.aclose()

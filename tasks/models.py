@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from speech_audio.encodings import AudioEncoding
 
@@ -62,6 +62,12 @@ class SynthesizedAudio(BaseModel):
     sentence_starts: list[float] | None = Field(
         default=None, description="Seconds at which the engine says each sentence starts, where it reports them."
     )
+
+    @model_validator(mode="after")
+    def _audio_in_one_place(self) -> SynthesizedAudio:
+        if self.audio and self.audio_file is not None:
+            raise ValueError("audio is either in memory (audio) or in a file (audio_file), not both")
+        return self
 
 
 class ChunkAudio(BaseModel):

@@ -314,6 +314,14 @@ def test_events_made_as_written_give_the_file_pysubs2_writes_from_every_event(se
         assert rendered(cues, kind) == written.getvalue()
 
 
+def test_text_that_looks_like_a_substation_drawing_is_written_not_dropped():
+    """pysubs2 leaves out events holding a SubStation drawing tag ("{\\p1}"); in a narration that is the
+    author's text, and its cue is written like any other."""
+    cues = [Cue(0.0, 1.0, (r"draw {\p1} m 0 0",)), Cue(1.2, 2.0, ("after",))]
+    for kind in SUBTITLE_FORMATS:
+        assert [lines for _, _, lines in read_back(rendered(cues, kind), kind)] == [(r"draw {\p1} m 0 0",), ("after",)]
+
+
 @pytest.mark.parametrize("folder", ["memory://subtitle-files", "local"])
 def test_subtitle_files_are_streamed_to_any_filesystem_as_rendered(folder, tmp_path):
     folder = str(tmp_path) if folder == "local" else folder

@@ -10,8 +10,9 @@ __all__ = [
     "check_writable",
     "join_url",
     "name_for",
-    "write_narration",
     "write_manifest",
+    "write_narration",
+    "write_subtitle_file",
 ]
 __getattr__, __dir__ = lazy_exports(
     __name__,
@@ -22,5 +23,6 @@ __getattr__, __dir__ = lazy_exports(
         "name_for": ".location",
         "write_narration": ".assembly",
         "write_manifest": ".publishing",
+        "write_subtitle_file": ".publishing",
     },
 )

@@ -10,7 +10,6 @@ from pathlib import PurePosixPath
 import fsspec
 
 from tasks.errors import NarrationInputError
-from tasks.output.subtitle_files import SUBTITLE_FORMATS
 
 _UNSAFE = re.compile(r"[^\w.\-]+", re.UNICODE)
 MAX_NAME_LENGTH = 120
@@ -55,6 +54,10 @@ def check_writable(output: str, storage_options: dict | None = None) -> None:
 
 def join_url(prefix: str, name: str) -> str:
     return f"{prefix.rstrip('/')}/{name}"
+
+
+#: the subtitle files written beside every narration
+SUBTITLE_FORMATS = ("srt", "vtt")
 
 
 def subtitle_urls(audio_url: str) -> dict[str, str]:

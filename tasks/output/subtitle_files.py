@@ -9,8 +9,7 @@ from typing import TextIO
 import pysubs2
 
 from tasks.output.cues import Cue
-
-SUBTITLE_FORMATS = ("srt", "vtt")
+from tasks.output.location import SUBTITLE_FORMATS
 
 # pysubs2 reads "\N", "\n" and "\h" in event text as line break and hard space: a backslash
 # written by the author before those letters gets an invisible word joiner so it stays a backslash.

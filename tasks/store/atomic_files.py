@@ -7,6 +7,7 @@ under a temporary name first, then one rename over the final name.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import tempfile
@@ -75,7 +76,8 @@ def move_file_atomic(fs: fsspec.AbstractFileSystem, local_path: str, path: str) 
             if error.errno != errno.EXDEV:  # only "another filesystem" is worth a copy
                 raise
     put_file_atomic(fs, local_path, path)
-    os.unlink(local_path)
+    with contextlib.suppress(FileNotFoundError):  # an interrupted caller may have removed it already
+        os.unlink(local_path)
 
 
 def make_file_atomic(fs: fsspec.AbstractFileSystem, path: str, make: Callable[[str], None], suffix: str = "") -> None:

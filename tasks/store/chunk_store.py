@@ -7,8 +7,10 @@ only once the audio is stored and checked, so a crash never leaves an entry a la
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import time
 
 import fsspec
 from fsspec.implementations.local import LocalFileSystem
@@ -47,6 +49,21 @@ def relative_to_store(root: str, path: str) -> str:
         return path[len(root) + 1 :]
     parts = path.rstrip("/").split("/")
     return "/".join(parts[-2:]) if len(parts) > 2 else path.lstrip("/")
+
+
+# Far longer than any answer takes to arrive: a file untouched this long was left by a process that was
+# killed while receiving it (an interrupted one removes its own).
+ABANDONED_AFTER_SECONDS = 6 * 3600
+
+
+def _remove_abandoned(folder: str) -> None:
+    """Remove the files a killed process left in an incoming folder; workers sharing the store receive there too."""
+    cutoff = time.time() - ABANDONED_AFTER_SECONDS
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            with contextlib.suppress(FileNotFoundError):  # another worker removed or stored it just now
+                if entry.is_file() and entry.stat().st_mtime < cutoff:
+                    os.unlink(entry.path)
 
 
 class ChunkStore:
@@ -98,6 +115,7 @@ class ChunkStore:
             return None
         folder = f"{self.root}/.incoming"
         os.makedirs(folder, exist_ok=True)
+        _remove_abandoned(folder)
         return folder
 
     def _commit(self, entry: ChunkAudio) -> ChunkAudio:

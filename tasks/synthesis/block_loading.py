@@ -19,11 +19,7 @@ async def load_provider(reference: str | None) -> SpeechProvider:
     """'local-speech' (or nothing) is the offline default; anything else is a saved block '<type>/<name>'."""
     if not reference or reference == LocalSpeech.get_block_type_slug():
         return LocalSpeech()
-    slug, _, name = reference.partition("/")
-    if not name:
-        raise NarrationInputError(
-            "provider", f"{reference!r} names no block; use <type>/<name>, e.g. maas-ele/my-block"
-        )
+    slug, name = _parts(reference, "provider", "maas-ele/my-block")
     if slug not in ENGINES:
         raise NarrationInputError("provider", f"unknown provider type {slug!r}; known: {', '.join(sorted(ENGINES))}")
     return await _load_saved(reference, "provider", ENGINES[slug].block_type, "speech provider")
@@ -41,10 +37,18 @@ async def _load_saved(reference: str, field: str, block_class: type[BlockT], wha
     registry, which first imports every installed Prefect collection (prefect-redis and, through it,
     redis and FastAPI: 9 MB of a narration's memory, for a block type it already knows).
     """
-    slug, _, name = reference.partition("/")
+    slug, name = _parts(reference, field, f"{block_class.get_block_type_slug()}/my-block")
     if slug != block_class.get_block_type_slug():
         raise NarrationInputError(field, f"{reference!r} is not a {what} block")
     try:
         return await block_class.aload(name)
     except ValueError as error:
         raise NarrationInputError(field, f"no block {reference!r} is saved ({error})") from None
+
+
+def _parts(reference: str, field: str, example: str) -> tuple[str, str]:
+    """A block reference's type slug and name, or an error naming the field."""
+    slug, _, name = reference.partition("/")
+    if not name:
+        raise NarrationInputError(field, f"{reference!r} names no block; use <type>/<name>, e.g. {example}")
+    return slug, name

@@ -102,7 +102,13 @@ async def synthesize_one(
             try:
                 # only the bytes in memory count: an answer in a file is not held by the process
                 with gate.awaiting_store(len(answer.audio)):
-                    return await asyncio.to_thread(check_and_store, store, chunk, answer, engine.speed)
+                    try:
+                        return await asyncio.to_thread(check_and_store, store, chunk, answer, engine.speed)
+                    except BaseException:
+                        # Interrupted while the job waited for a worker thread, it never runs to remove the
+                        # file; while it runs, removing it first only fails its store (nothing half-stored).
+                        discard_file(answer.audio_file)
+                        raise
             except AudioCheckError as error:
                 if ledger.check_failed(chunk.key, error.reason):
                     raise ProviderError(

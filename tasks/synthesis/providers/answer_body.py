@@ -11,6 +11,7 @@ most requests, and a file each would only cost time.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import tempfile
@@ -33,11 +34,12 @@ class AnswerBody:
 def new_answer_file(folder: str | None = None) -> tuple[int, str]:
     """A new file for an answer's audio in `folder` (default: the temporary folder): (open descriptor, path).
 
-    Created with the usual permissions, not mkstemp's owner-only ones: the file is moved into the chunk
-    store as it is, and read there by every worker that shares the store.
+    In a chunk store's folder it is created with the usual permissions, not mkstemp's owner-only ones: it
+    is renamed into the store as it is, and read there by every worker that shares the store. In the
+    shared temporary folder (for a store elsewhere, to which it is uploaded) only its owner may read it.
     """
     path = os.path.join(folder or tempfile.gettempdir(), f"answer-{uuid.uuid4().hex}.part")
-    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), path
+    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666 if folder else 0o600), path
 
 
 async def read_body(response: httpx.Response, folder: str | None = None, spill_bytes: int = SPILL_BYTES) -> AnswerBody:
@@ -61,7 +63,7 @@ async def read_body(response: httpx.Response, folder: str | None = None, spill_b
                 pieces.clear()
         if file is None:
             return AnswerBody(b"".join(pieces))
-        file.close()
+        await asyncio.to_thread(file.close)  # on a network filesystem, closing waits for the data to reach it
         return AnswerBody(b"", path)
     except BaseException:
         if file is not None:

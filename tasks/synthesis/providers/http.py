@@ -15,7 +15,7 @@ import httpx
 
 from blocks.speech_provider import HttpSpeechProvider
 from tasks.errors import ProviderError
-from tasks.synthesis.providers.answer_body import AnswerBody, read_body
+from tasks.synthesis.providers.answer_body import AnswerBody, discard_file, read_body
 from tasks.synthesis.providers.base import SpeechEngine
 from tasks.synthesis.retry_policy import RETRYABLE_STATUSES, parse_retry_after
 
@@ -89,9 +89,16 @@ class HttpEngine(SpeechEngine):
             if not response.is_success:
                 await response.aread()
                 raise error_from_response(self.label, response, self.block.max_retry_wait_seconds)
-            return response.headers, await read_body(response, self.answer_folder)
-        finally:
+            body = await read_body(response, self.answer_folder)
+        except BaseException:
             await response.aclose()
+            raise
+        try:
+            await response.aclose()
+        except BaseException:  # interrupted while closing: the answer is dropped, and its file with it
+            discard_file(body.file)
+            raise
+        return response.headers, body
 
     async def _open(self, method: str, url: str, options: dict[str, Any]) -> httpx.Response:
         """Send the request; the answer's body is still to be read.
