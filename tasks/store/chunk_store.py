@@ -129,12 +129,9 @@ class ChunkStore:
         never whole in memory; the file is gone afterwards.
         """
         audio_path = self._audio_path(key, synthesized.encoding)
-        url = self._audio_url(audio_path)
         if synthesized.audio_file is None:
             write_bytes_atomic(self.fs, self.full_path(audio_path), synthesized.audio)
         else:
-            if self._keeps_audio:
-                recent_audio.forget(url)
             move_file_atomic(self.fs, synthesized.audio_file, self.full_path(audio_path))
         entry = ChunkAudio(
             key=key,
@@ -145,8 +142,12 @@ class ChunkStore:
             billed_characters=synthesized.billed_characters,
             sentence_starts=synthesized.sentence_starts,
         )
-        if self._keeps_audio and synthesized.audio_file is None:  # measuring it and making its segment read it back
-            recent_audio.keep(url, _described(entry), synthesized.audio)
+        if self._keeps_audio:  # measuring it and making its segment read it back within seconds
+            url = self._audio_url(audio_path)
+            if synthesized.audio_file is None:
+                recent_audio.keep(url, _described(entry), synthesized.audio)
+            else:  # not held in memory: what was kept for this URL before is another answer's
+                recent_audio.forget(url)
         return self._commit(entry)
 
     def _sidecar_path(self, key: str, name: str) -> str:

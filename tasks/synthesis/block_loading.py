@@ -35,7 +35,7 @@ async def _load_saved(reference: str, field: str, block_class: type[BlockT], wha
 
     Loaded through its own class, not through `Block`: Block.aload looks the class up in Prefect's
     registry, which first imports every installed Prefect collection (prefect-redis and, through it,
-    redis and FastAPI: 9 MB of a narration's memory, for a block type it already knows).
+    redis: 5-7 MB of a narration's memory, for a block type it already knows).
     """
     slug, name = _parts(reference, field, f"{block_class.get_block_type_slug()}/my-block")
     if slug != block_class.get_block_type_slug():

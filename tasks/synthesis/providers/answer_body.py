@@ -68,8 +68,7 @@ async def read_body(response: httpx.Response, folder: str | None = None, spill_b
     except BaseException:
         if file is not None:
             file.close()
-        if path is not None:
-            discard_file(path)
+        discard_file(path)
         raise
 
 
